@@ -1,0 +1,98 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "llmtap",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "llmtap", targets: ["llmtap"]),
+        .library(name: "LLMTapServer", targets: ["LLMTapServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+    ],
+    targets: [
+        // Plain value types: records, usage, pricing, money. No I/O.
+        .target(
+            name: "LLMTapCore",
+            resources: [.copy("Resources/pricing.json")]
+        ),
+        // Pure wire adapters and stream framing: bytes in, facts out.
+        .target(
+            name: "LLMTapAdapters",
+            dependencies: [
+                "LLMTapCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // SQLite through GRDB: migrations, the Recorder (the only writer), the spool.
+        .target(
+            name: "LLMTapStore",
+            dependencies: [
+                "LLMTapCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Sockets: the proxy (ingress, upstream, recording tee) and the query API.
+        .target(
+            name: "LLMTapServer",
+            dependencies: [
+                "LLMTapCore", "LLMTapAdapters", "LLMTapStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "llmtap",
+            dependencies: [
+                "LLMTapServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "llmtap-bench",
+            dependencies: [
+                "LLMTapServer", "LLMTapStore", "LLMTapCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Benchmarks/llmtap-bench"
+        ),
+        .testTarget(name: "LLMTapCoreTests", dependencies: ["LLMTapCore"]),
+        .testTarget(
+            name: "LLMTapAdaptersTests",
+            dependencies: [
+                "LLMTapAdapters",
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "LLMTapStoreTests", dependencies: ["LLMTapStore"]),
+        .testTarget(
+            name: "LLMTapServerTests",
+            dependencies: [
+                "LLMTapServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,106 @@
+import NIOCore
+
+/// One server-sent event (WHATWG HTML §9.2): the `event` type, the `data`
+/// lines joined by `\n`, and the `id` if one was given.
+public struct SSEEvent: Sendable, Hashable {
+    public var event: String?
+    public var data: String
+    public var id: String?
+
+    public init(event: String? = nil, data: String, id: String? = nil) {
+        self.event = event
+        self.data = data
+        self.id = id
+    }
+}
+
+/// Frames a byte stream into server-sent events.
+///
+/// Lines end in `\n`, `\r\n` or `\r` (a `\r` that ends the buffer waits for
+/// the next byte, so a `\r\n` split across two TCP reads is one line end);
+/// lines starting with `:` are comments (keep-alives) and are skipped; an
+/// event is dispatched at a blank line. Unlike the browser algorithm, data left
+/// pending when the stream ends is still dispatched, so a stream whose server
+/// forgot the final blank line (or that was cut) loses nothing.
+public struct SSEDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
+    public typealias InboundOut = SSEEvent
+
+    private var data: [UInt8] = []
+    private var hasData = false
+    private var eventType: String?
+    private var lastID: String?
+
+    public init() {}
+
+    public mutating func decode(buffer: inout ByteBuffer) throws -> SSEEvent? {
+        try decode(buffer: &buffer, atEOF: false)
+    }
+
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> SSEEvent? {
+        if let event = try decode(buffer: &buffer, atEOF: true) { return event }
+        // A last line without a line end, then whatever is pending.
+        if buffer.readableBytes > 0, let line = buffer.readBytes(length: buffer.readableBytes) {
+            processLine(line[...])
+        }
+        return dispatch()
+    }
+
+    private mutating func decode(buffer: inout ByteBuffer, atEOF: Bool) throws -> SSEEvent? {
+        while true {
+            let view = buffer.readableBytesView
+            guard let end = view.firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) else {
+                return nil
+            }
+            var terminatorLength = 1
+            if view[end] == UInt8(ascii: "\r") {
+                let next = view.index(after: end)
+                if next == view.endIndex {
+                    if !atEOF { return nil }  // the `\n` of a `\r\n` may be in the next read
+                } else if view[next] == UInt8(ascii: "\n") {
+                    terminatorLength = 2
+                }
+            }
+            let line = view[view.startIndex..<end]
+            let isBlank = line.isEmpty
+            if !isBlank { processLine(line) }
+            buffer.moveReaderIndex(forwardBy: line.count + terminatorLength)
+            if isBlank, let event = dispatch() { return event }
+        }
+    }
+
+    private mutating func processLine<Line: Collection<UInt8>>(_ line: Line) {
+        guard let first = line.first, first != UInt8(ascii: ":") else { return }
+        let field: Line.SubSequence
+        var value: Line.SubSequence
+        if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+            field = line[line.startIndex..<colon]
+            value = line[line.index(after: colon)...]
+            if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
+        } else {
+            field = line[...]
+            value = line[line.endIndex...]
+        }
+        switch String(decoding: field, as: UTF8.self) {
+        case "data":
+            if hasData { data.append(UInt8(ascii: "\n")) }
+            data.append(contentsOf: value)
+            hasData = true
+        case "event":
+            eventType = String(decoding: value, as: UTF8.self)
+        case "id":
+            lastID = String(decoding: value, as: UTF8.self)
+        default:
+            break  // `retry` and unknown fields are ignored
+        }
+    }
+
+    private mutating func dispatch() -> SSEEvent? {
+        defer {
+            data.removeAll(keepingCapacity: true)
+            hasData = false
+            eventType = nil
+        }
+        guard hasData else { return nil }
+        return SSEEvent(event: eventType, data: String(decoding: data, as: UTF8.self), id: lastID)
+    }
+}

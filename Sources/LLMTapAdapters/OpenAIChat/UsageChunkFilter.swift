@@ -1,0 +1,170 @@
+import LLMTapCore
+import NIOCore
+
+extension OpenAIChat {
+    /// Undoes, on the bytes sent to the client, what `injectingUsage` changed
+    /// upstream: with `include_usage` OpenAI adds `"usage":null` to every chunk
+    /// and one usage-only chunk (`"choices":[]`) before `[DONE]`. The filter
+    /// removes both, so the client receives the bytes it would have received
+    /// without llmtap.
+    ///
+    /// It works on whole SSE events: bytes after the last complete event wait
+    /// for the next read (a chunk is forwarded as soon as its event is whole,
+    /// which for OpenAI-style servers is every read). Everything else passes
+    /// byte for byte.
+    public struct UsageChunkFilter: Sendable {
+        private var pending: [UInt8] = []
+
+        public init() {}
+
+        /// The bytes to forward now for an upstream read.
+        public mutating func process(_ chunk: ByteBuffer) -> ByteBuffer {
+            pending.append(contentsOf: chunk.readableBytesView)
+            var out = ByteBuffer()
+            out.reserveCapacity(pending.count)
+            var start = 0
+            while let end = Self.endOfEvent(in: pending, from: start) {
+                Self.rewrite(pending[start..<end], into: &out)
+                start = end
+            }
+            pending.removeFirst(start)
+            return out
+        }
+
+        /// What is left when the upstream ends (an incomplete last event), untouched.
+        public mutating func finish() -> ByteBuffer {
+            defer { pending.removeAll() }
+            return ByteBuffer(bytes: pending)
+        }
+
+        /// The index just past the blank line that ends the event starting at `start`.
+        static func endOfEvent(in bytes: [UInt8], from start: Int) -> Int? {
+            var i = start
+            var lineIsEmpty = true
+            while i < bytes.count {
+                let b = bytes[i]
+                if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") {
+                    var next = i + 1
+                    if b == UInt8(ascii: "\r") {
+                        if next == bytes.count { return nil }
+                        if bytes[next] == UInt8(ascii: "\n") { next += 1 }
+                    }
+                    if lineIsEmpty { return next }
+                    lineIsEmpty = true
+                    i = next
+                } else {
+                    lineIsEmpty = false
+                    i += 1
+                }
+            }
+            return nil
+        }
+
+        static func rewrite(_ event: ArraySlice<UInt8>, into out: inout ByteBuffer) {
+            let prefix = Array("data:".utf8)
+            guard event.starts(with: prefix) else {
+                out.writeBytes(event)
+                return
+            }
+            var valueStart = event.startIndex + prefix.count
+            if valueStart < event.endIndex, event[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+            guard let lineEnd = event[valueStart...].firstIndex(where: { $0 == 10 || $0 == 13 }) else {
+                out.writeBytes(event)
+                return
+            }
+            let value = event[valueStart..<lineEnd]
+            if isUsageOnlyChunk(value) { return }
+            guard let range = TopLevelMember.range(of: "usage", nullValuedIn: value) else {
+                out.writeBytes(event)
+                return
+            }
+            out.writeBytes(event[event.startIndex..<range.lowerBound])
+            out.writeBytes(event[range.upperBound...])
+        }
+
+        static func isUsageOnlyChunk(_ value: ArraySlice<UInt8>) -> Bool {
+            // Cheap test first: only chunks that mention usage are parsed.
+            guard value.count > 8, value.firstRange(of: Array(#""usage""#.utf8)) != nil,
+                let json = JSONValue.parse(value)
+            else { return false }
+            guard let usage = json["usage"], !usage.isNull, json["error"] == nil else { return false }
+            return json["choices"]?.arrayValue?.isEmpty ?? false
+        }
+    }
+}
+
+/// Finds a top-level member of a JSON object by scanning its bytes, without
+/// re-encoding anything, so the rest of the object keeps its exact bytes.
+enum TopLevelMember {
+    /// The byte range of `"key": null` in `object`, with the comma that joins it
+    /// to its neighbour (the one before it, or after it when it comes first).
+    static func range(of key: String, nullValuedIn object: ArraySlice<UInt8>) -> Range<Int>? {
+        let keyBytes = Array(key.utf8)
+        var depth = 0
+        var i = object.startIndex
+        var memberStart: Int?  // where the current member begins: its leading comma, or its key
+        var leadingComma = false
+        while i < object.endIndex {
+            let b = object[i]
+            switch b {
+            case UInt8(ascii: "\""):
+                let stringStart = i
+                i = skipString(object, from: i)
+                if depth == 1, memberStart != nil, let afterKey = Optional(i),
+                    object[(stringStart + 1)..<(afterKey - 1)].elementsEqual(keyBytes)
+                {
+                    var j = skipWhitespace(object, from: afterKey)
+                    guard j < object.endIndex, object[j] == UInt8(ascii: ":") else { continue }
+                    j = skipWhitespace(object, from: j + 1)
+                    let null = Array("null".utf8)
+                    guard object[j...].starts(with: null) else { memberStart = nil; continue }
+                    let valueEnd = j + null.count
+                    if leadingComma { return memberStart!..<valueEnd }
+                    // First member: take the comma after it (and the spaces after that) instead.
+                    let next = skipWhitespace(object, from: valueEnd)
+                    if next < object.endIndex, object[next] == UInt8(ascii: ",") {
+                        return stringStart..<skipWhitespace(object, from: next + 1)
+                    }
+                    return stringStart..<valueEnd
+                }
+                memberStart = nil
+                continue
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                if depth == 1 {
+                    memberStart = i + 1
+                    leadingComma = false
+                }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                if depth == 1 {
+                    memberStart = i
+                    leadingComma = true
+                }
+            default:
+                break
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func skipString(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int {
+        var i = start + 1
+        while i < bytes.endIndex {
+            switch bytes[i] {
+            case UInt8(ascii: "\\"): i += 2
+            case UInt8(ascii: "\""): return i + 1
+            default: i += 1
+            }
+        }
+        return i
+    }
+
+    private static func skipWhitespace(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int {
+        var i = start
+        while i < bytes.endIndex, OpenAIChat.isJSONWhitespace(bytes[i]) { i += 1 }
+        return i
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+
+/// Everything llmtap keeps of one proxied call: the facts row of the `calls`
+/// table plus the raw payloads (stored compressed in `payloads`).
+/// Built by the proxy when the call ends, written by the Recorder.
+public struct CallRecord: Sendable, Codable, Equatable {
+    // identity
+    public var id: String
+    /// Unix time (seconds) at which llmtap received the request.
+    public var createdAt: Double
+    public var sessionID: String?
+    public var sessionSource: SessionSource?
+    public var provider: String
+    /// The upstream path, e.g. `/v1/chat/completions`.
+    public var endpoint: String
+    public var apiFormat: String
+    public var keyFingerprint: String?
+    public var clientAddress: String?
+    public var tags: [String: String]
+
+    // request
+    public var model: String?
+    /// Every request field but the conversation, as canonical JSON.
+    public var parameters: JSONValue?
+    /// The full message list (system included) or prompt.
+    public var context: JSONValue?
+    /// The last user turn as text.
+    public var chatInput: String?
+    public var isStream: Bool
+    /// llmtap added `stream_options.include_usage` and removed the extra chunk.
+    public var usageInjected: Bool
+
+    // response
+    public var httpStatus: Int?
+    public var output: String?
+    /// Every choice's text, when the request asked for several (`n` > 1).
+    public var outputs: [String]?
+    public var toolCalls: JSONValue?
+    public var finishReason: String?
+    public var responseModel: String?
+    public var errorType: String?
+    public var errorMessage: String?
+    public var outcome: Outcome
+
+    // metrics
+    public var usage: Usage?
+    /// The provider reported usage on more than one chunk (the last one counts; never summed).
+    public var usageRepeated: Bool
+    public var costNanoUSD: Int64?
+    public var pricingVersion: String?
+    /// Request received → last byte sent to the client.
+    public var latencyS: Double
+    /// Request received → first chunk carrying content or a tool-call delta.
+    public var ttftS: Double?
+    /// Mean gap between content chunks, and its p95 and maximum.
+    public var itlS: Double?
+    public var itlP95S: Double?
+    public var itlMaxS: Double?
+    /// Output tokens ÷ time from first to last content chunk.
+    public var tokensPerSecond: Double?
+
+    /// `X-Tap-No-Log`: metrics only, no content and no payloads.
+    public var noLog: Bool
+
+    // payloads, as received (the response possibly still content-encoded)
+    public var requestBody: [UInt8]
+    public var responseBody: [UInt8]
+    public var responseContentEncoding: String?
+
+    public enum SessionSource: String, Sendable, Codable {
+        case header, body, auto
+    }
+
+    public enum Outcome: String, Sendable, Codable, CaseIterable {
+        case ok
+        case upstreamError = "upstream_error"
+        case unreachable
+        case clientCancelled = "client_cancelled"
+        case timeout
+    }
+
+    public init(
+        id: String = CallID.make(),
+        createdAt: Double,
+        provider: String,
+        endpoint: String,
+        apiFormat: String,
+        outcome: Outcome = .ok,
+        latencyS: Double = 0
+    ) {
+        self.id = id
+        self.createdAt = createdAt
+        self.provider = provider
+        self.endpoint = endpoint
+        self.apiFormat = apiFormat
+        self.tags = [:]
+        self.isStream = false
+        self.usageInjected = false
+        self.usageRepeated = false
+        self.outcome = outcome
+        self.latencyS = latencyS
+        self.noLog = false
+        self.requestBody = []
+        self.responseBody = []
+    }
+}
+
+/// Time-ordered call identifiers in the UUIDv7 layout (RFC 9562): 48 bits of
+/// Unix milliseconds, then random bits, so ids sort by creation time.
+public enum CallID {
+    public static func make(date: Date = Date()) -> String {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - i))) }
+        var rng = SystemRandomNumberGenerator()
+        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x70
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        let h = Array(hex)
+        return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-"
+            + String(h[16..<20]) + "-" + String(h[20..<32])
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

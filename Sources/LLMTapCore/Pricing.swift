@@ -1,0 +1,127 @@
+import Foundation
+
+/// Prices of one model, in nano-USD per million tokens (converted once from the
+/// dollars-per-million figures of the pricing file).
+public struct ModelPrice: Sendable, Hashable {
+    public var input: NanoUSD
+    /// Price of input tokens read from the provider's prompt cache; `input` when the provider has none.
+    public var cachedInput: NanoUSD
+    /// Price of input tokens written to the prompt cache (Anthropic); `input` when not listed.
+    public var cacheWrite: NanoUSD
+    public var output: NanoUSD
+
+    public init(input: NanoUSD, cachedInput: NanoUSD? = nil, cacheWrite: NanoUSD? = nil, output: NanoUSD) {
+        self.input = input
+        self.cachedInput = cachedInput ?? input
+        self.cacheWrite = cacheWrite ?? input
+        self.output = output
+    }
+
+    /// The cost of a call. `inputTokens` includes the cached ones, as OpenAI reports it.
+    public func cost(of usage: Usage) -> NanoUSD? {
+        guard let inputTokens = usage.inputTokens, let outputTokens = usage.outputTokens else { return nil }
+        let cached = min(usage.cachedInputTokens ?? 0, inputTokens)
+        return NanoUSD.cost(tokens: inputTokens - cached, pricePerMillion: input)
+            + NanoUSD.cost(tokens: cached, pricePerMillion: cachedInput)
+            + NanoUSD.cost(tokens: outputTokens, pricePerMillion: output)
+    }
+}
+
+/// The dated table of model prices: the bundled `pricing.json`, optionally
+/// merged with a user's file (`--pricing FILE`; the user's entries win).
+///
+/// ```swift
+/// let table = try PricingTable.bundled()
+/// table.cost(provider: "openai", model: "gpt-4o-mini", usage: usage) // NanoUSD? — nil when unpriced
+/// ```
+public struct PricingTable: Sendable {
+    /// The table's date (or the override file's), stored with every priced call.
+    public var version: String
+    public var providers: [String: [String: ModelPrice]]
+
+    public init(version: String, providers: [String: [String: ModelPrice]]) {
+        self.version = version
+        self.providers = providers
+    }
+
+    /// The price of `model` at `provider`: an exact name first, then the name without a
+    /// date suffix (`gpt-4o-2024-08-06` → `gpt-4o`); then the same model under any provider,
+    /// for OpenAI-compatible upstreams that serve a known model under their own name.
+    public func price(provider: String, model: String) -> ModelPrice? {
+        let candidates = [model, Self.strippingDateSuffix(model)]
+        for name in candidates {
+            if let price = providers[provider]?[name] { return price }
+        }
+        for name in candidates {
+            for key in providers.keys.sorted() {
+                if let price = providers[key]?[name] { return price }
+            }
+        }
+        return nil
+    }
+
+    public func cost(provider: String, model: String?, usage: Usage?) -> NanoUSD? {
+        guard let model, let usage, let price = price(provider: provider, model: model) else { return nil }
+        return price.cost(of: usage)
+    }
+
+    /// Removes a trailing `-YYYY-MM-DD` or `-YYYYMMDD` snapshot date.
+    static func strippingDateSuffix(_ model: String) -> String {
+        let patterns = [#"-\d{4}-\d{2}-\d{2}$"#, #"-\d{8}$"#]
+        for pattern in patterns {
+            if let range = model.range(of: pattern, options: .regularExpression) {
+                return String(model[..<range.lowerBound])
+            }
+        }
+        return model
+    }
+}
+
+extension PricingTable {
+    private struct File: Decodable {
+        var version: String
+        var providers: [String: [String: Entry]]
+        struct Entry: Decodable {
+            var input: Double
+            var cached_input: Double?
+            var cache_write: Double?
+            var output: Double
+        }
+    }
+
+    /// Reads a pricing file: `{"version": "...", "providers": {"openai": {"gpt-4o": {"input": 2.5, "cached_input": 1.25, "output": 10}}}}`,
+    /// prices in USD per million tokens.
+    public static func decode(_ data: Data) throws -> PricingTable {
+        let file = try JSONDecoder().decode(File.self, from: data)
+        return PricingTable(
+            version: file.version,
+            providers: file.providers.mapValues { models in
+                models.mapValues { e in
+                    ModelPrice(
+                        input: NanoUSD(dollars: e.input),
+                        cachedInput: e.cached_input.map { NanoUSD(dollars: $0) },
+                        cacheWrite: e.cache_write.map { NanoUSD(dollars: $0) },
+                        output: NanoUSD(dollars: e.output)
+                    )
+                }
+            }
+        )
+    }
+
+    /// The table shipped with llmtap.
+    public static func bundled() throws -> PricingTable {
+        guard let url = Bundle.module.url(forResource: "pricing", withExtension: "json") else {
+            throw CocoaError(.fileNoSuchFile)
+        }
+        return try decode(Data(contentsOf: url))
+    }
+
+    /// This table with `overrides` merged in model by model; the version names both.
+    public func merging(_ overrides: PricingTable) -> PricingTable {
+        var merged = providers
+        for (provider, models) in overrides.providers {
+            merged[provider, default: [:]].merge(models) { _, new in new }
+        }
+        return PricingTable(version: "\(version)+\(overrides.version)", providers: merged)
+    }
+}

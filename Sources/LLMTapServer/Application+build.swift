@@ -1,0 +1,111 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import LLMTapCore
+import LLMTapStore
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The two listeners of `llmtap serve`.
+public enum Listener: Sendable {
+    case proxy, api
+}
+
+/// A built llmtap daemon: its services in start order (recorder, upstream
+/// client, query API, proxy). On graceful shutdown they stop in reverse: the
+/// proxy stops taking calls and finishes the ones in flight, and the recorder
+/// writes everything queued last.
+public struct LLMTapApplication: Sendable {
+    public let configuration: LLMTapConfiguration
+    public let recorder: Recorder
+    public let services: [any Service]
+    let logger: Logger
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    public func run() async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Builds the daemon from a configuration: opens and migrates the database, loads
+/// prices, and wires the proxy and the query API. Tests call it with ports 0 and
+/// learn the real ports from `onListening`.
+public func buildApplication(
+    _ configuration: LLMTapConfiguration,
+    logger: Logger = Logger(label: "llmtap"),
+    onListening: @escaping @Sendable (Listener, Int) async -> Void = { _, _ in }
+) throws -> LLMTapApplication {
+    var pricing = try PricingTable.bundled()
+    if let file = configuration.pricingFile {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ConfigurationError("cannot read the pricing file \(file)")
+        }
+        pricing = pricing.merging(try PricingTable.decode(data))
+    }
+    if configuration.apiToken == nil, !isLoopback(configuration.apiHost) {
+        throw ConfigurationError(
+            "refusing to serve the query API on \(configuration.apiHost) without --api-token: it shows every prompt")
+    }
+    let store = try Store(path: configuration.databasePath)
+    let spool = Spool(path: configuration.spoolPath, maxBytes: configuration.spoolMaxBytes)
+    let recorder = Recorder(store: store, spool: spool, configuration: configuration.recorder, logger: logger)
+    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: upstreamClientConfiguration(configuration))
+
+    let proxy = Application(
+        responder: ProxyResponder(
+            routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
+            client: client, recorder: recorder, pricing: pricing,
+            fingerprinter: try KeyFingerprinter(secretPath: configuration.fingerprintKeyPath),
+            maxBodyBytes: configuration.maxBodyBytes, injectUsage: configuration.injectUsage, logger: logger),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+        onServerRunning: { channel in await onListening(.proxy, channel.localAddress?.port ?? 0) },
+        logger: logger
+    )
+    let api = Application(
+        router: buildQueryRouter(recorder: recorder, apiToken: configuration.apiToken),
+        configuration: .init(address: .hostname(configuration.apiHost, port: configuration.apiPort), serverName: nil),
+        onServerRunning: { channel in await onListening(.api, channel.localAddress?.port ?? 0) },
+        logger: logger
+    )
+    return LLMTapApplication(
+        configuration: configuration, recorder: recorder,
+        services: [recorder, HTTPClientService(client: client), api, proxy], logger: logger)
+}
+
+func upstreamClientConfiguration(_ configuration: LLMTapConfiguration) -> HTTPClient.Configuration {
+    var client = HTTPClient.Configuration(
+        redirectConfiguration: .disallow,
+        timeout: .init(
+            connect: .nanoseconds(Int64(configuration.connectTimeout.nanoseconds)),
+            read: .nanoseconds(Int64(configuration.readTimeout.nanoseconds))),
+        connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256),
+        decompression: .disabled  // responses pass through encoded; llmtap decodes a copy for parsing
+    )
+    client.httpVersion = .automatic
+    return client
+}
+
+func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+}
+
+/// Shuts the upstream client down after the listeners have stopped.
+struct HTTPClientService: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}
+
+extension Duration {
+    var nanoseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
+    }
+}

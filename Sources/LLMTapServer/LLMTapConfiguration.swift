@@ -1,0 +1,53 @@
+import Foundation
+import LLMTapStore
+import Logging
+
+/// Everything `llmtap serve` can be told, each field defaulted. Built from
+/// flags, `LLMTAP_*` environment variables and a config file by the
+/// executable, normalized once here.
+public struct LLMTapConfiguration: Sendable {
+    /// Proxy listener.
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Query API and dashboard listener.
+    public var apiHost = "127.0.0.1"
+    public var apiPort = 8081
+    public var databasePath = "llmtap.sqlite"
+    /// Where `/v1/...` without a provider prefix goes.
+    public var upstream = "https://api.openai.com"
+    /// Named providers reachable as `/{name}/...`; the built-ins can be overridden.
+    public var providers: [String: String] = LLMTapConfiguration.builtInProviders
+    /// A pricing file merged over the bundled table.
+    public var pricingFile: String?
+    public var apiToken: String?
+    public var retain: String?
+    public var logLevel: Logger.Level = .info
+    /// Request bodies above this many bytes get 413.
+    public var maxBodyBytes = 32 << 20
+    /// Add `stream_options.include_usage` to OpenAI-style streams for exact token counts.
+    public var injectUsage = true
+    public var connectTimeout: Duration = .seconds(10)
+    /// The longest silence tolerated from an upstream, between any two reads (slow models think).
+    public var readTimeout: Duration = .seconds(600)
+    public var recorder = Recorder.Configuration()
+    public var spoolMaxBytes = 256 << 20
+
+    public static let builtInProviders = [
+        "openai": "https://api.openai.com",
+        "anthropic": "https://api.anthropic.com",
+        "ollama": "http://127.0.0.1:11434",
+    ]
+
+    public init() {}
+
+    /// The spool file beside the database.
+    public var spoolPath: String { databasePath + ".spool" }
+    /// The key of the key fingerprints, beside the database.
+    public var fingerprintKeyPath: String { databasePath + ".fingerprint-key" }
+}
+
+/// What is wrong with a configuration, said before anything starts.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

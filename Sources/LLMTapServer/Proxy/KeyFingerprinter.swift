@@ -1,0 +1,47 @@
+import Crypto
+import Foundation
+import HTTPTypes
+
+/// Attributes calls to provider keys without keeping them: a key's fingerprint is
+/// the first 16 hex digits of HMAC-SHA256(key), keyed with a secret generated
+/// once and kept beside the database (mode 0600). The same key always gives the
+/// same fingerprint for one database; without the secret, a fingerprint says
+/// nothing about the key.
+struct KeyFingerprinter: Sendable {
+    private let secret: [UInt8]
+
+    /// Loads the secret at `path`, creating it (32 random bytes, mode 0600) on first use.
+    init(secretPath: String) throws {
+        if let data = FileManager.default.contents(atPath: secretPath), data.count >= 32 {
+            secret = Array(data)
+            return
+        }
+        let key = SymmetricKey(size: .bits256)
+        let data = key.withUnsafeBytes { Data($0) }
+        guard FileManager.default.createFile(atPath: secretPath, contents: data, attributes: [.posixPermissions: 0o600])
+        else {
+            throw ConfigurationError("cannot write the fingerprint key file \(secretPath)")
+        }
+        secret = Array(data)
+    }
+
+    /// The headers that carry provider keys; never stored, never logged.
+    static let secretHeaders = ["authorization", "x-api-key", "api-key"]
+
+    func fingerprint(_ key: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(key.utf8), using: SymmetricKey(data: secret))
+        return mac.prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The fingerprint of the first provider key found in the request headers.
+    func fingerprint(headers: HTTPFields) -> String? {
+        for name in Self.secretHeaders {
+            guard var value = headers[named: name], !value.isEmpty else { continue }
+            if name == "authorization", let space = value.firstIndex(of: " ") {
+                value = String(value[value.index(after: space)...])  // "Bearer sk-…" → "sk-…"
+            }
+            return fingerprint(value)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,195 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import LLMTapAdapters
+import LLMTapCore
+import LLMTapStore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The proxy: forwards every request to its upstream and tees the response —
+/// each upstream chunk is written to the client first, then observed for the
+/// record; the record goes to the Recorder when the call ends, off the
+/// request path. It answers errors of its own (404, 413, 502, 504) in
+/// OpenAI's shape and never a 500 for a client's input.
+struct ProxyResponder: HTTPResponder {
+    typealias Context = ProxyRequestContext
+
+    let routes: Routes
+    let client: HTTPClient
+    let recorder: Recorder
+    let pricing: PricingTable
+    let fingerprinter: KeyFingerprinter
+    let maxBodyBytes: Int
+    let injectUsage: Bool
+    let logger: Logger
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let start = CallObservation.now()
+        let createdAt = Date().timeIntervalSince1970
+        guard let route = routes.route(path: request.uri.path, query: request.uri.query) else {
+            return ProxyError.noRoute(path: request.uri.path).response
+        }
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBodyBytes {
+            return ProxyError.bodyTooLarge(limit: maxBodyBytes).response
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return ProxyError.bodyTooLarge(limit: maxBodyBytes).response
+        } catch {
+            return ProxyError.badRequest("the request body could not be read: \(error)").response
+        }
+
+        let facts = route.apiFormat == .openAIChat ? OpenAIChat.parseRequest(body) : Self.genericFacts(body)
+        var record = CallRecord(
+            createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
+            apiFormat: route.apiFormat.rawValue)
+        describe(&record, request: request, context: context, facts: facts, body: body)
+
+        var upstreamBody = body
+        if injectUsage, route.apiFormat == .openAIChat,
+            let injected = OpenAIChat.injectingUsage(into: body, facts: facts)
+        {
+            upstreamBody = injected
+            record.usageInjected = true
+        }
+        var upstreamRequest = HTTPClientRequest(url: route.url)
+        upstreamRequest.method = HTTPMethod(rawValue: request.method.rawValue)
+        upstreamRequest.headers = HeaderPolicy.upstreamHeaders(from: request.headers)
+        if upstreamBody.readableBytes > 0 || request.headers[.contentLength] != nil {
+            upstreamRequest.body = .bytes(upstreamBody)
+        }
+
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
+        } catch {
+            let failure = Self.classify(error, url: route.url)
+            var observation = CallObservation(
+                record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
+                isEventStream: false, contentEncoding: nil)
+            recorder.submit(
+                observation.finish(
+                    outcome: failure.outcome, status: failure.error.map { Int($0.status.code) },
+                    error: failure.error.map { ($0.type, $0.message) } ?? ("client_cancelled", "\(error)")))
+            logger.info(
+                "upstream call failed",
+                metadata: ["llmtap.provider": "\(route.provider)", "llmtap.outcome": "\(failure.outcome.rawValue)"])
+            return (failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")).response
+        }
+        return tee(response, record: record, start: start, route: route, facts: facts)
+    }
+
+    /// The client's response: the upstream's status, headers and body, streamed through.
+    private func tee(
+        _ response: HTTPClientResponse, record: CallRecord, start: UInt64, route: Route, facts: RequestFacts
+    ) -> Response {
+        let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
+        let isEventStream = contentType.hasPrefix("text/event-stream")
+        let contentEncoding = response.headers.first(name: "content-encoding")
+        let rewrite = record.usageInjected && isEventStream && contentEncoding == nil
+        let status = Int(response.status.code)
+        let observation = CallObservation(
+            record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
+            isEventStream: isEventStream, contentEncoding: contentEncoding)
+        let recorder = self.recorder
+        let body = ResponseBody { writer in
+            var observation = observation
+            var filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
+            var upstream = response.body.makeAsyncIterator()
+            while true {
+                let chunk: ByteBuffer?
+                do {
+                    chunk = try await upstream.next()
+                } catch {
+                    // The upstream failed mid-body: the client gets the same cut.
+                    let outcome: CallRecord.Outcome =
+                        Self.isTimeout(error) ? .timeout : (Task.isCancelled ? .clientCancelled : .upstreamError)
+                    recorder.submit(
+                        observation.finish(
+                            outcome: outcome, status: status, error: ("upstream_interrupted", "\(error)")))
+                    throw error
+                }
+                guard let chunk else { break }
+                let arrival = CallObservation.now()
+                let forward = filter != nil ? filter!.process(chunk) : chunk
+                do {
+                    if forward.readableBytes > 0 { try await writer.write(forward) }
+                } catch {
+                    observation.received(chunk, at: arrival)
+                    recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
+                    throw error
+                }
+                observation.received(chunk, at: arrival)
+            }
+            do {
+                if let rest = filter?.finish(), rest.readableBytes > 0 { try await writer.write(rest) }
+                try await writer.finish(nil)
+            } catch {
+                recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
+                throw error
+            }
+            recorder.submit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
+        }
+        return Response(
+            status: .init(code: status, reasonPhrase: response.status.reasonPhrase),
+            headers: HeaderPolicy.clientHeaders(from: response.headers, bodyRewritten: rewrite),
+            body: body)
+    }
+
+    /// Identity, session, tags and request facts of the record.
+    private func describe(
+        _ record: inout CallRecord, request: Request, context: Context, facts: RequestFacts, body: ByteBuffer
+    ) {
+        let headers = request.headers
+        record.model = facts.model
+        record.parameters = facts.parameters
+        record.context = facts.context
+        record.chatInput = facts.chatInput
+        record.isStream = facts.isStream
+        if let id = headers[named: "x-session-id"] ?? headers[named: "x-tap-session"], !id.isEmpty {
+            record.sessionID = id
+            record.sessionSource = .header
+        } else if let id = facts.sessionID, !id.isEmpty {
+            record.sessionID = id
+            record.sessionSource = .body
+        }
+        for field in headers {
+            let name = field.name.canonicalName
+            if name.hasPrefix("x-tap-meta-"), name.count > 11 {
+                record.tags[String(name.dropFirst(11))] = field.value
+            }
+        }
+        let noLog = headers[named: "x-tap-no-log"]?.lowercased()
+        record.noLog = noLog == "1" || noLog == "true"
+        record.keyFingerprint = fingerprinter.fingerprint(headers: headers)
+        record.clientAddress = context.remoteAddress?.ipAddress
+        record.requestBody = Array(body.readableBytesView)
+    }
+
+    static func genericFacts(_ body: ByteBuffer) -> RequestFacts {
+        var facts = RequestFacts()
+        guard let json = JSONValue.parse(body.readableBytesView), json.objectValue != nil else { return facts }
+        facts.isValidJSON = true
+        facts.model = json["model"]?.stringValue
+        facts.isStream = json["stream"]?.boolValue ?? false
+        facts.sessionID = json["session_id"]?.stringValue ?? json["metadata"]?["session_id"]?.stringValue
+        return facts
+    }
+
+    /// What a failed upstream call means for the record and the client; no error when the client left.
+    static func classify(_ error: Error, url: String) -> (outcome: CallRecord.Outcome, error: ProxyError?) {
+        if error is CancellationError { return (.clientCancelled, nil) }
+        if let error = error as? HTTPClientError, error == .cancelled { return (.clientCancelled, nil) }
+        if isTimeout(error) { return (.timeout, .upstreamTimeout(url: url)) }
+        return (.unreachable, .upstreamUnreachable(url: url, underlying: "\(error)"))
+    }
+
+    static func isTimeout(_ error: Error) -> Bool {
+        guard let error = error as? HTTPClientError else { return false }
+        return error == .readTimeout || error == .deadlineExceeded
+    }
+}

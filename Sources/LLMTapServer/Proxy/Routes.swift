@@ -1,0 +1,76 @@
+import LLMTapAdapters
+
+/// Where a proxied request goes (SPEC §2 routing).
+struct Route: Sendable, Equatable {
+    /// The provider's name as recorded (`openai`, `anthropic`, a custom name…).
+    var provider: String
+    /// The full upstream URL: base URL + path + query.
+    var url: String
+    /// The upstream path, e.g. `/v1/chat/completions`.
+    var endpoint: String
+    var apiFormat: APIFormat
+}
+
+enum APIFormat: String, Sendable {
+    /// OpenAI chat completions (and legacy completions), parsed and recorded in full.
+    case openAIChat = "openai.chat"
+    /// Anything else under a known provider: forwarded byte for byte, recorded with status, sizes and timing.
+    case generic
+}
+
+/// Maps request paths to upstreams:
+/// - `/{provider}/REST` → that provider's base URL + `/REST`;
+/// - `/v1/...` → the default upstream;
+/// - `/api/generate`, `/api/chat` → the `ollama` provider.
+struct Routes: Sendable {
+    let providers: [String: String]
+    let defaultUpstream: String
+    let defaultProviderName: String
+
+    init(providers: [String: String], defaultUpstream: String) {
+        let providers = providers.mapValues(Self.trimmingSlash)
+        let upstream = Self.trimmingSlash(defaultUpstream)
+        self.providers = providers
+        self.defaultUpstream = upstream
+        // The default upstream records under a provider's name when it is one, else under its host.
+        self.defaultProviderName = providers.first(where: { $0.value == upstream })?.key ?? Self.host(of: upstream)
+    }
+
+    func route(path: String, query: String?) -> Route? {
+        let suffix = query.map { $0.isEmpty ? "" : "?" + $0 } ?? ""
+        let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        // path starts with "/": segments[0] == "", segments[1] == "name/rest"
+        guard segments.count == 2 else { return nil }
+        let rest = segments[1]
+        let first = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = String(first[0])
+        if let base = providers[name], first.count == 2 {
+            let endpoint = "/" + first[1]
+            return Route(provider: name, url: base + endpoint + suffix, endpoint: endpoint, apiFormat: Self.format(endpoint))
+        }
+        if name == "v1" {
+            return Route(
+                provider: defaultProviderName, url: defaultUpstream + path + suffix, endpoint: path,
+                apiFormat: Self.format(path))
+        }
+        if path == "/api/generate" || path == "/api/chat", let base = providers["ollama"] {
+            return Route(provider: "ollama", url: base + path + suffix, endpoint: path, apiFormat: .generic)
+        }
+        return nil
+    }
+
+    static func format(_ endpoint: String) -> APIFormat {
+        endpoint.hasSuffix("/chat/completions") || endpoint.hasSuffix("/v1/completions") ? .openAIChat : .generic
+    }
+
+    static func trimmingSlash(_ url: String) -> String {
+        var url = url
+        while url.hasSuffix("/") { url.removeLast() }
+        return url
+    }
+
+    static func host(of url: String) -> String {
+        let afterScheme = url.range(of: "://").map { url[$0.upperBound...] } ?? url[...]
+        return String(afterScheme.prefix { $0 != "/" })
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import LLMTapCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The only writer of calls. The proxy hands it finished calls with `submit`,
+/// which never waits; the service writes them in batches (up to `batchSize`
+/// rows, or whatever arrived within `flushInterval`) in one transaction each.
+///
+/// When the queue is full or a write fails (database locked, full, read-only,
+/// gone), calls go to the `Spool` and are replayed once a write succeeds
+/// again. On graceful shutdown it writes everything still queued, then returns.
+/// Calls that neither the database nor the spool could take are counted in
+/// `stats.dropped` and logged.
+public final class Recorder: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// Calls held in memory before spilling to the spool.
+        public var capacity: Int = 10_000
+        public var batchSize: Int = 512
+        /// How long the first call of a batch may wait for others.
+        public var flushInterval: Duration = .milliseconds(10)
+        /// How often a spool is retried while nothing new arrives.
+        public var retryInterval: Duration = .seconds(1)
+
+        public init() {}
+    }
+
+    public struct Stats: Sendable, Equatable {
+        public var queued = 0
+        public var written = 0
+        public var spooled = 0
+        public var replayed = 0
+        public var dropped = 0
+        public var failedWrites = 0
+        public var batches = 0
+        /// The last write succeeded (false while the database refuses writes).
+        public var databaseHealthy = true
+    }
+
+    private struct State {
+        var queue: [CallRecord] = []
+        var stats = Stats()
+        var waiter: CheckedContinuation<Void, Never>?
+        var doorbell = false
+        var stopping = false
+    }
+
+    public let store: Store
+    public let spool: Spool
+    let configuration: Configuration
+    let logger: Logger
+    private let state = Mutex(State())
+
+    public init(store: Store, spool: Spool, configuration: Configuration = .init(), logger: Logger) {
+        self.store = store
+        self.spool = spool
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public var stats: Stats {
+        state.withLock { s in
+            var stats = s.stats
+            stats.queued = s.queue.count
+            return stats
+        }
+    }
+
+    /// Queues a finished call; never blocks on the database.
+    public func submit(_ record: CallRecord) {
+        let accepted = state.withLock { s -> Bool in
+            guard s.queue.count < configuration.capacity else { return false }
+            s.queue.append(record)
+            Self.ring(&s)
+            return true
+        }
+        if !accepted { spill([record], reason: "queue full") }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { [self] in
+                    // Wakes the writer to retry the spool while no new call arrives.
+                    while !state.withLock({ $0.stopping }) {
+                        try? await Task.sleep(for: configuration.retryInterval)
+                        if !spool.isEmpty { state.withLock { Self.ring(&$0) } }
+                    }
+                }
+                await writeLoop()
+                state.withLock { $0.stopping = true }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: { [self] in
+            state.withLock { s in
+                s.stopping = true
+                Self.ring(&s)
+            }
+        }
+        // Drain: whatever is still queued, then one more try at the spool.
+        await writeQueued()
+        await replaySpool()
+        let final = stats
+        logger.info(
+            "recorder stopped",
+            metadata: [
+                "llmtap.written": "\(final.written)", "llmtap.spooled": "\(final.spooled)",
+                "llmtap.dropped": "\(final.dropped)",
+            ])
+    }
+
+    private func writeLoop() async {
+        while true {
+            await waitForDoorbell()
+            let (stopping, queued) = state.withLock { ($0.stopping, $0.queue.count) }
+            if stopping { return }
+            if queued > 0, queued < configuration.batchSize {
+                try? await Task.sleep(for: configuration.flushInterval)
+            }
+            if !spool.isEmpty { await replaySpool() }
+            await writeQueued()
+        }
+    }
+
+    private func waitForDoorbell() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            state.withLock { s in
+                if s.doorbell || s.stopping {
+                    s.doorbell = false
+                    continuation.resume()
+                } else {
+                    s.waiter = continuation
+                }
+            }
+        }
+    }
+
+    private static func ring(_ s: inout State) {
+        if let waiter = s.waiter {
+            s.waiter = nil
+            s.doorbell = false
+            waiter.resume()
+        } else {
+            s.doorbell = true
+        }
+    }
+
+    /// Writes the queue in batches until it is empty.
+    private func writeQueued() async {
+        while true {
+            let batch = state.withLock { s -> [CallRecord] in
+                let n = min(s.queue.count, configuration.batchSize)
+                defer { s.queue.removeFirst(n) }
+                return Array(s.queue.prefix(n))
+            }
+            if batch.isEmpty { return }
+            do {
+                try await store.insert(batch)
+                state.withLock { s in
+                    s.stats.written += batch.count
+                    s.stats.batches += 1
+                    s.stats.databaseHealthy = true
+                }
+            } catch {
+                state.withLock { s in
+                    s.stats.failedWrites += 1
+                    s.stats.databaseHealthy = false
+                }
+                logger.warning("database write failed, spooling", metadata: ["llmtap.error": "\(error)"])
+                spill(batch, reason: "database write failed")
+                return  // the spool retry takes it from here
+            }
+        }
+    }
+
+    private func replaySpool() async {
+        let records = spool.takeForReplay()
+        guard !records.isEmpty else {
+            spool.replayFinished()
+            return
+        }
+        do {
+            for start in stride(from: 0, to: records.count, by: configuration.batchSize) {
+                try await store.insert(Array(records[start..<min(start + configuration.batchSize, records.count)]))
+            }
+            spool.replayFinished()
+            state.withLock { s in
+                s.stats.replayed += records.count
+                s.stats.written += records.count
+                s.stats.databaseHealthy = true
+            }
+            logger.info("spool replayed", metadata: ["llmtap.calls": "\(records.count)"])
+        } catch {
+            state.withLock { s in
+                s.stats.failedWrites += 1
+                s.stats.databaseHealthy = false
+            }
+        }
+    }
+
+    private func spill(_ records: [CallRecord], reason: String) {
+        let written = spool.append(records)
+        state.withLock { s in
+            s.stats.spooled += written
+            s.stats.dropped += records.count - written
+        }
+        if written < records.count {
+            logger.error(
+                "calls dropped: spool full or unwritable",
+                metadata: ["llmtap.dropped": "\(records.count - written)", "llmtap.reason": "\(reason)"])
+        }
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import LLMTapServer
+
+@main
+struct LLMTapCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "llmtap",
+        abstract: "A transparent proxy that records every LLM call to SQLite.",
+        subcommands: [Serve.self, Schema.self],
+        defaultSubcommand: Serve.self
+    )
+}

@@ -1,0 +1,47 @@
+import ArgumentParser
+import Foundation
+import LLMTapServer
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the proxy and the query API.",
+        discussion: """
+            Every option can also come from a config file (--config llmtap.json or .yaml, keys as the \
+            long option names) or an LLMTAP_* environment variable (LLMTAP_PORT, LLMTAP_API_TOKEN, …). \
+            Flags win over the environment, the environment over the file.
+            """
+    )
+
+    @Option(help: "A JSON or YAML config file.") var config: String?
+    @Option(help: "Proxy listen address (default 127.0.0.1).") var host: String?
+    @Option(help: "Proxy port (default 8080).") var port: Int?
+    @Option(help: "Query API listen address (default 127.0.0.1).") var apiHost: String?
+    @Option(help: "Query API port (default 8081).") var apiPort: Int?
+    @Option(help: "SQLite database path (default ./llmtap.sqlite).") var db: String?
+    @Option(help: "Default upstream for /v1/... (default https://api.openai.com).") var upstream: String?
+    @Option(help: "A provider as NAME=URL, reachable as /NAME/...; repeatable.") var provider: [String] = []
+    @Option(help: "A pricing JSON file merged over the bundled table.") var pricing: String?
+    @Option(help: "Bearer token required by the query API.") var apiToken: String?
+    @Option(help: "Keep calls this long (e.g. 90d).") var retain: String?
+    @Option(help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+    @Option(help: "Largest request body accepted, in bytes (default 33554432).") var maxBodyBytes: Int?
+    @Option(help: "Longest upstream silence, in seconds (default 600).") var readTimeout: Double?
+    @Flag(help: "Do not add stream_options.include_usage to OpenAI streams.") var noInjectUsage = false
+
+    func run() async throws {
+        var settings = try Settings(file: config, environment: ProcessInfo.processInfo.environment)
+        settings.apply(flags: self)
+        let configuration = try settings.configuration()
+        let logger = {
+            var logger = Logger(label: "llmtap")
+            logger.logLevel = configuration.logLevel
+            return logger
+        }()
+        let app = try buildApplication(configuration, logger: logger) { listener, port in
+            let host = listener == .proxy ? configuration.host : configuration.apiHost
+            logger.notice("listening", metadata: ["llmtap.listener": "\(listener)", "llmtap.address": "\(host):\(port)"])
+        }
+        try await app.run()
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import LLMTapServer
+import Logging
+import Yams
+
+/// The settings of `serve` from three sources, merged by key: config file, then
+/// `LLMTAP_*` environment variables, then flags (each overriding the one before).
+/// Keys are the long option names (`api-port`, `db`, `provider`…); in the
+/// environment, upper case with `_` (`LLMTAP_API_PORT`). `provider` takes a
+/// list (`NAME=URL`, comma-separated in the environment) or, in a file, a map.
+struct Settings {
+    var values: [String: String] = [:]
+    var providers: [String: String] = [:]
+    var noInjectUsage = false
+
+    static let keys = [
+        "host", "port", "api-host", "api-port", "db", "upstream", "pricing", "api-token", "retain",
+        "log-level", "max-body-bytes", "read-timeout", "inject-usage",
+    ]
+
+    init(file: String?, environment: [String: String]) throws {
+        if let file { try load(file) }
+        for key in Self.keys {
+            let name = "LLMTAP_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+            if let value = environment[name] { values[key] = value }
+        }
+        if let list = environment["LLMTAP_PROVIDER"] ?? environment["LLMTAP_PROVIDERS"] {
+            for item in list.split(separator: ",") { try addProvider(String(item)) }
+        }
+    }
+
+    private mutating func load(_ path: String) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError("cannot read the config file \(path)")
+        }
+        // YAML is a superset of JSON: one parser reads both.
+        guard let document = try Yams.load(yaml: text) as? [String: Any] else {
+            throw ConfigurationError("the config file \(path) is not a map of settings")
+        }
+        for (rawKey, value) in document {
+            let key = rawKey.replacingOccurrences(of: "_", with: "-")
+            if key == "provider" || key == "providers" {
+                if let map = value as? [String: Any] {
+                    for (name, url) in map { providers[name] = "\(url)" }
+                } else if let list = value as? [Any] {
+                    for item in list { try addProvider("\(item)") }
+                }
+            } else if Self.keys.contains(key) {
+                values[key] = "\(value)"
+            } else {
+                throw ConfigurationError("unknown setting '\(rawKey)' in \(path)")
+            }
+        }
+    }
+
+    private mutating func addProvider(_ item: String) throws {
+        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+            throw ConfigurationError("a provider is NAME=URL, not '\(item)'")
+        }
+        providers[String(item[..<eq]).trimmingCharacters(in: .whitespaces)] =
+            String(item[item.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+    }
+
+    mutating func apply(flags: Serve) {
+        let given: [String: String?] = [
+            "host": flags.host, "port": flags.port.map(String.init), "api-host": flags.apiHost,
+            "api-port": flags.apiPort.map(String.init), "db": flags.db, "upstream": flags.upstream,
+            "pricing": flags.pricing, "api-token": flags.apiToken, "retain": flags.retain,
+            "log-level": flags.logLevel, "max-body-bytes": flags.maxBodyBytes.map(String.init),
+            "read-timeout": flags.readTimeout.map { String($0) },
+        ]
+        for (key, value) in given { if let value { values[key] = value } }
+        if flags.noInjectUsage { values["inject-usage"] = "false" }
+        for item in flags.provider { try? addProvider(item) }
+    }
+
+    func configuration() throws -> LLMTapConfiguration {
+        var c = LLMTapConfiguration()
+        if let v = values["host"] { c.host = v }
+        if let v = values["port"] { c.port = try int(v, "port") }
+        if let v = values["api-host"] { c.apiHost = v }
+        if let v = values["api-port"] { c.apiPort = try int(v, "api-port") }
+        if let v = values["db"] { c.databasePath = v }
+        if let v = values["upstream"] { c.upstream = v }
+        c.pricingFile = values["pricing"]
+        c.apiToken = values["api-token"]
+        c.retain = values["retain"]
+        if let v = values["log-level"] {
+            guard let level = Logger.Level(rawValue: v.lowercased()) else {
+                throw ConfigurationError("unknown log level '\(v)'")
+            }
+            c.logLevel = level
+        }
+        if let v = values["max-body-bytes"] { c.maxBodyBytes = try int(v, "max-body-bytes") }
+        if let v = values["read-timeout"] {
+            guard let seconds = Double(v), seconds > 0 else { throw ConfigurationError("read-timeout must be seconds > 0") }
+            c.readTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let v = values["inject-usage"] { c.injectUsage = !["false", "0", "no", "off"].contains(v.lowercased()) }
+        c.providers.merge(providers) { _, new in new }
+        for (name, url) in c.providers where URL(string: url)?.host == nil {
+            throw ConfigurationError("provider \(name) has no valid URL: '\(url)'")
+        }
+        guard URL(string: c.upstream)?.host != nil else { throw ConfigurationError("--upstream is not a URL: '\(c.upstream)'") }
+        return c
+    }
+
+    private func int(_ value: String, _ key: String) throws -> Int {
+        guard let n = Int(value), n >= 0 else { throw ConfigurationError("\(key) must be a whole number, not '\(value)'") }
+        return n
+    }
+}

@@ -1,0 +1,63 @@
+CREATE TABLE calls (
+  -- identity
+  id TEXT PRIMARY KEY NOT NULL,                 -- UUIDv7: sorts by creation time
+  created_at REAL NOT NULL,                     -- Unix seconds, request received
+  session_id TEXT,
+  session_source TEXT CHECK (session_source IN ('header', 'body', 'auto')),
+  provider TEXT NOT NULL,
+  endpoint TEXT NOT NULL,                       -- upstream path, e.g. /v1/chat/completions
+  api_format TEXT NOT NULL,                     -- openai.chat, generic, ...
+  key_fingerprint TEXT,                         -- keyed hash of the provider key, never the key
+  client_address TEXT,
+  tags TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(tags)),
+  -- request
+  model TEXT,
+  parameters TEXT CHECK (parameters IS NULL OR json_valid(parameters)),
+  context TEXT CHECK (context IS NULL OR json_valid(context)),
+  chat_input TEXT,
+  is_stream INTEGER NOT NULL CHECK (is_stream IN (0, 1)),
+  usage_injected INTEGER NOT NULL DEFAULT 0 CHECK (usage_injected IN (0, 1)),
+  no_log INTEGER NOT NULL DEFAULT 0 CHECK (no_log IN (0, 1)),
+  -- response
+  http_status INTEGER,
+  output TEXT,
+  outputs TEXT CHECK (outputs IS NULL OR json_valid(outputs)),   -- every choice's text when n > 1
+  tool_calls TEXT CHECK (tool_calls IS NULL OR json_valid(tool_calls)),
+  finish_reason TEXT,
+  response_model TEXT,
+  error_type TEXT,
+  error_message TEXT,
+  outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'upstream_error', 'unreachable', 'client_cancelled', 'timeout')),
+  -- metrics
+  input_tokens INTEGER CHECK (input_tokens >= 0),
+  output_tokens INTEGER CHECK (output_tokens >= 0),
+  total_tokens INTEGER CHECK (total_tokens >= 0),
+  cached_tokens INTEGER CHECK (cached_tokens >= 0),
+  reasoning_tokens INTEGER CHECK (reasoning_tokens >= 0),
+  usage_source TEXT CHECK (usage_source IN ('upstream', 'estimated')),
+  usage_repeated INTEGER NOT NULL DEFAULT 0 CHECK (usage_repeated IN (0, 1)),
+  cost_nano_usd INTEGER,                        -- NULL = unknown (unpriced model or no usage), never a silent 0
+  pricing_version TEXT,
+  latency_s REAL NOT NULL CHECK (latency_s >= 0),
+  ttft_s REAL,
+  itl_s REAL,
+  itl_p95_s REAL,
+  itl_max_s REAL,
+  tokens_per_second REAL
+);
+
+CREATE INDEX calls_by_time ON calls (created_at);
+
+CREATE INDEX calls_by_session ON calls (session_id, created_at) WHERE session_id IS NOT NULL;
+
+CREATE INDEX calls_by_model ON calls (model, created_at);
+
+CREATE TABLE payloads (
+  call_id TEXT PRIMARY KEY NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+  encoding TEXT NOT NULL CHECK (encoding IN ('zlib')),
+  request BLOB NOT NULL,                        -- the request body as received, compressed
+  request_size INTEGER NOT NULL CHECK (request_size >= 0),
+  response BLOB NOT NULL,                       -- the response bytes as received (a stream as streamed), compressed
+  response_size INTEGER NOT NULL CHECK (response_size >= 0),
+  response_content_encoding TEXT                -- the upstream's Content-Encoding, if the bytes are still encoded
+) WITHOUT ROWID;
