@@ -75,20 +75,37 @@ let package = Package(
             ],
             path: "Benchmarks/llmtap-bench"
         ),
+        // Recorded OpenAI wire samples and the fake upstream that replays them, shared by the test targets.
+        .target(
+            name: "LLMTapTestSupport",
+            dependencies: [
+                "LLMTapCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ],
+            path: "Tests/LLMTapTestSupport"
+        ),
         .testTarget(name: "LLMTapCoreTests", dependencies: ["LLMTapCore"]),
         .testTarget(
             name: "LLMTapAdaptersTests",
             dependencies: [
-                "LLMTapAdapters",
+                "LLMTapAdapters", "LLMTapTestSupport",
                 .product(name: "NIOTestUtils", package: "swift-nio"),
-            ],
-            resources: [.copy("Fixtures")]
+            ]
         ),
-        .testTarget(name: "LLMTapStoreTests", dependencies: ["LLMTapStore"]),
+        .testTarget(
+            name: "LLMTapStoreTests",
+            dependencies: [
+                "LLMTapStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(
             name: "LLMTapServerTests",
             dependencies: [
-                "LLMTapServer",
+                "LLMTapServer", "LLMTapStore", "LLMTapTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),

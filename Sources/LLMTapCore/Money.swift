@@ -19,7 +19,8 @@ public struct NanoUSD: Sendable, Hashable, Codable, Comparable, CustomStringConv
         if !overflow {
             return NanoUSD((product + 500_000) / 1_000_000)
         }
-        return NanoUSD(Int64((Double(tokens) * Double(pricePerMillion.rawValue) / 1e6).rounded()))
+        let exact = (Double(tokens) * Double(pricePerMillion.rawValue) / 1e6).rounded()
+        return NanoUSD(exact >= 9.2e18 ? Int64.max : Int64(exact))
     }
 
     public var description: String { "$" + String(dollars) }

@@ -1,0 +1,57 @@
+import Foundation
+import LLMTapCore
+import Testing
+
+struct PricingTests {
+    @Test func bundledTableIsDatedAndPricesKnownModels() throws {
+        let table = try PricingTable.bundled()
+        #expect(table.version.range(of: #"^\d{4}-\d{2}-\d{2}$"#, options: .regularExpression) != nil)
+        let usage = Usage(inputTokens: 1_000_000, outputTokens: 1_000_000)
+        // gpt-4o-mini: $0.15 in + $0.60 out per million
+        #expect(table.cost(provider: "openai", model: "gpt-4o-mini", usage: usage) == NanoUSD(dollars: 0.75))
+    }
+
+    @Test func cachedTokensArePricedApart() throws {
+        let table = try PricingTable.bundled()
+        let usage = Usage(inputTokens: 2048, outputTokens: 8, cachedInputTokens: 1024)
+        // 1024 × 0.15 + 1024 × 0.075 + 8 × 0.60, per million, in nano-USD
+        let expected = NanoUSD(153_600 + 76_800 + 4_800)
+        #expect(table.cost(provider: "openai", model: "gpt-4o-mini-2024-07-18", usage: usage) == expected)
+    }
+
+    @Test func unknownModelOrMissingUsageIsNilNotZero() throws {
+        let table = try PricingTable.bundled()
+        #expect(table.cost(provider: "ollama", model: "llama3.2", usage: Usage(inputTokens: 5, outputTokens: 5)) == nil)
+        #expect(table.cost(provider: "openai", model: "gpt-4o", usage: nil) == nil)
+        #expect(table.cost(provider: "openai", model: "gpt-4o", usage: Usage(inputTokens: 5)) == nil)
+    }
+
+    @Test func overridesMergeModelByModel() throws {
+        let overrides = try PricingTable.decode(
+            Data(#"{"version":"local-1","providers":{"ollama":{"llama3.2":{"input":0,"output":0}},"openai":{"gpt-4o":{"input":1,"output":2}}}}"#.utf8))
+        let table = try PricingTable.bundled().merging(overrides)
+        #expect(table.cost(provider: "ollama", model: "llama3.2", usage: Usage(inputTokens: 5, outputTokens: 5)) == NanoUSD(0))
+        #expect(table.price(provider: "openai", model: "gpt-4o")?.output == NanoUSD(dollars: 2))
+        #expect(table.price(provider: "openai", model: "gpt-4o-mini") != nil)
+        #expect(table.version.hasSuffix("+local-1"))
+    }
+
+    @Test func nanoDollarRounding() {
+        #expect(NanoUSD.cost(tokens: 1, pricePerMillion: NanoUSD(dollars: 0.15)) == NanoUSD(150))
+        #expect(NanoUSD.cost(tokens: 3, pricePerMillion: NanoUSD(dollars: 0.0375)) == NanoUSD(113))
+        #expect(NanoUSD.cost(tokens: Int64.max / 2, pricePerMillion: NanoUSD(dollars: 100)) > NanoUSD(0))
+    }
+
+    @Test func callIDsSortByTime() {
+        let early = CallID.make(date: Date(timeIntervalSince1970: 1_700_000_000))
+        let late = CallID.make(date: Date(timeIntervalSince1970: 1_700_000_001))
+        #expect(early < late)
+        #expect(early.count == 36)
+    }
+
+    @Test func estimatorIsFourBytesPerToken() {
+        #expect(TokenEstimator.estimate("") == 0)
+        #expect(TokenEstimator.estimate("abc") == 1)
+        #expect(TokenEstimator.estimate("abcdefghi") == 3)
+    }
+}

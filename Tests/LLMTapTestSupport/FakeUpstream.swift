@@ -1,0 +1,119 @@
+import CompressNIO
+import Foundation
+import Hummingbird
+import LLMTapCore
+import NIOCore
+import Synchronization
+
+/// An in-process OpenAI stand-in on an ephemeral port that replays `WireSamples`
+/// over real HTTP. The request's `model` picks the behaviour:
+/// - `text` (and anything unknown): the text stream, or `completion` when not streaming;
+/// - `tools`, `usage-every-chunk`, `error-mid-stream`: those streams;
+/// - `slow`: the first chunk, then waits for `openGate()` before the rest;
+/// - `cut`: two chunks, then the connection drops;
+/// - `http-500`: a server error; `gzip`: the completion gzip-encoded;
+/// - `stall`: headers and one chunk, then silence.
+/// Streams honour `stream_options.include_usage` the way OpenAI does.
+public final class FakeUpstream: Sendable {
+    public struct Received: Sendable {
+        public var body: [UInt8]
+        public var headers: HTTPFields
+        public var path: String
+    }
+
+    private let received = Mutex<[Received]>([])
+    private let gate = AsyncStream<Void>.makeStream()
+
+    public init() {}
+
+    public var requests: [Received] { received.withLock { $0 } }
+
+    /// Lets a `slow` stream send the rest of its chunks.
+    public func openGate() { gate.continuation.yield() }
+
+    /// Runs the upstream for the duration of `body`, passing its port.
+    public func run<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }
+        )
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await app.run()
+                return nil
+            }
+            var ports = portStream.makeAsyncIterator()
+            let port = await ports.next()!
+            let result = try await body(port)
+            group.cancelAll()
+            return result
+        }
+    }
+
+    private func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/**") { request, context -> Response in
+            let body = try await request.body.collect(upTo: 64 << 20)
+            self.received.withLock {
+                $0.append(Received(body: Array(body.readableBytesView), headers: request.headers, path: request.uri.path))
+            }
+            let json = JSONValue.parse(body.readableBytesView)
+            let model = json?["model"]?.stringValue ?? "text"
+            let stream = json?["stream"]?.boolValue ?? false
+            let includeUsage = json?["stream_options"]?["include_usage"]?.boolValue ?? false
+            return self.respond(model: model, stream: stream, includeUsage: includeUsage)
+        }
+        return router
+    }
+
+    private func respond(model: String, stream: Bool, includeUsage: Bool) -> Response {
+        switch model {
+        case "http-500":
+            return Self.json(WireSamples.serverError, status: .internalServerError)
+        case "gzip":
+            var plain = ByteBuffer(string: WireSamples.completion)
+            let zipped = try! plain.compress(with: .gzip())
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[.contentEncoding] = "gzip"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: zipped))
+        default:
+            break
+        }
+        guard stream else { return Self.json(WireSamples.completion, status: .ok) }
+        let script: StreamScript =
+            switch model {
+            case "tools": WireSamples.toolCall
+            case "usage-every-chunk": WireSamples.usageEveryChunk
+            case "error-mid-stream": WireSamples.errorMidStream
+            default: WireSamples.text
+            }
+        let events = script.events(includeUsage: includeUsage)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream; charset=utf-8"
+        headers[.cacheControl] = "no-cache"
+        let gate = self.gate.stream
+        return Response(
+            status: .ok, headers: headers,
+            body: .init { writer in
+                for (n, event) in events.enumerated() {
+                    try await writer.write(ByteBuffer(string: event))
+                    if n == 0, model == "slow" {
+                        var iterator = gate.makeAsyncIterator()
+                        _ = await iterator.next()
+                    }
+                    if n == 0, model == "stall" { try await Task.sleep(for: .seconds(30)) }
+                    if n == 1, model == "cut" { throw CancellationError() }
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func json(_ text: String, status: HTTPResponse.Status) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
