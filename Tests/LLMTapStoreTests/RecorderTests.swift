@@ -1,0 +1,132 @@
+import Foundation
+import GRDB
+import LLMTapCore
+import LLMTapStore
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Testing
+
+/// Runs the recorder until `count` calls are written, then shuts it down gracefully.
+func runUntilWritten(_ recorder: Recorder, count: Int) async throws {
+    try await testGracefulShutdown { trigger in
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await recorder.run() }
+            _ = await eventually(10) { recorder.stats.written >= count }
+            trigger.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+}
+
+struct RecorderTests {
+    @Test func writesInBatchesAndKeepsExactPayloads() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), logger: testLogger)
+        let records = (0..<2000).map { sampleRecord($0, payload: String(repeating: "{\"role\":\"user\"}", count: $0 % 50)) }
+        for record in records { recorder.submit(record) }
+        try await runUntilWritten(recorder, count: records.count)
+
+        let stats = recorder.stats
+        #expect(stats.written == 2000)
+        #expect(stats.batches < 100)  // batched, not one transaction per call
+        #expect(stats.dropped == 0 && stats.spooled == 0)
+        #expect(try store.callCount() == 2000)
+        for record in [records[0], records[777], records[1999]] {
+            let stored = try #require(try store.call(id: record.id))
+            #expect(stored == record)  // every field, payload bytes included
+        }
+    }
+
+    /// `testGracefulShutdown`: calls submitted right before shutdown are all written.
+    @Test func gracefulShutdownDrainsTheQueue() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        var configuration = Recorder.Configuration()
+        configuration.flushInterval = .seconds(5)  // nothing would be written before shutdown but for the drain
+        configuration.batchSize = 10_000
+        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await recorder.run() }
+                for n in 0..<300 { recorder.submit(sampleRecord(n)) }
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(try store.callCount() == 300)
+    }
+
+    /// Another connection holds the write lock: calls go to the spool, and into the database once it is free.
+    @Test func spoolsWhileLockedThenReplays() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath, busyTimeout: 0.05)
+        var configuration = Recorder.Configuration()
+        configuration.retryInterval = .milliseconds(50)
+        let spool = Spool(path: directory.spoolPath)
+        let recorder = Recorder(store: store, spool: spool, configuration: configuration, logger: testLogger)
+        var lockerConfiguration = Configuration()
+        lockerConfiguration.allowsUnsafeTransactions = true  // a transaction held open across accesses, on purpose
+        let locker = try DatabaseQueue(path: directory.databasePath, configuration: lockerConfiguration)
+        let release = AsyncStream<Void>.makeStream()
+        let records = (0..<50).map { sampleRecord($0) }
+
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await recorder.run() }
+                group.addTask {
+                    // Hold the write lock until told to let go.
+                    try await locker.writeWithoutTransaction { db in
+                        try db.execute(sql: "BEGIN IMMEDIATE")
+                    }
+                    var iterator = release.stream.makeAsyncIterator()
+                    _ = await iterator.next()
+                    try await locker.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                for record in records { recorder.submit(record) }
+                #expect(await eventually { recorder.stats.spooled == 50 })
+                #expect(!recorder.stats.databaseHealthy)
+                #expect(spool.count == 50)
+                #expect(try store.callCount() == 0)
+
+                release.continuation.yield()
+                #expect(await eventually { recorder.stats.replayed == 50 })
+                #expect(try store.callCount() == 50)
+                #expect(spool.isEmpty)
+                #expect(recorder.stats.databaseHealthy)
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        // Replayed calls keep every field and their exact payload bytes.
+        #expect(try store.call(id: records[7].id) == records[7])
+        #expect(recorder.stats.dropped == 0)
+    }
+
+    @Test func queueOverflowGoesToTheSpoolNotToNothing() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        var configuration = Recorder.Configuration()
+        configuration.capacity = 10
+        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        for n in 0..<25 { recorder.submit(sampleRecord(n)) }  // not running yet: 10 queued, 15 spilled
+        #expect(recorder.stats.spooled == 15)
+        try await runUntilWritten(recorder, count: 25)
+        #expect(try store.callCount() == 25)
+        #expect(recorder.stats.dropped == 0)
+    }
+
+    @Test func aFullSpoolCountsWhatItDrops() throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let spool = Spool(path: directory.spoolPath, maxBytes: 2_000)
+        let written = spool.append((0..<20).map { sampleRecord($0) })
+        #expect(written > 0 && written < 20)
+        #expect(spool.count == written)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import LLMTapCore
+import LLMTapStore
+import Logging
+
+/// A fresh directory for one test's database, spool and key files.
+struct TestDirectory {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    var databasePath: String { url.appendingPathComponent("llmtap.sqlite").path }
+    var spoolPath: String { databasePath + ".spool" }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+func sampleRecord(_ n: Int, payload: String = "{\"model\":\"gpt-4o-mini\"}") -> CallRecord {
+    var record = CallRecord(
+        createdAt: 1_733_000_000 + Double(n), provider: "openai", endpoint: "/v1/chat/completions",
+        apiFormat: "openai.chat", latencyS: 0.25)
+    record.model = "gpt-4o-mini"
+    record.usage = Usage(inputTokens: 10, outputTokens: Int64(n))
+    record.costNanoUSD = 1500 + Int64(n)
+    record.output = "answer \(n)"
+    record.tags = ["team": "search"]
+    record.requestBody = Array(payload.utf8)
+    record.responseBody = Array("data: {\"n\":\(n)}\n\ndata: [DONE]\n\n".utf8)
+    return record
+}
+
+/// Polls `condition` every 10 ms for up to `seconds`.
+func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try condition()
+}
+
+let testLogger = Logger(label: "llmtap-test")
