@@ -61,6 +61,7 @@ public func buildApplication(
             client: client, recorder: recorder, pricing: pricing,
             fingerprinter: try KeyFingerprinter(secretPath: configuration.fingerprintKeyPath),
             maxBodyBytes: configuration.maxBodyBytes, injectUsage: configuration.injectUsage, logger: logger),
+        server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangUpHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onListening(.proxy, channel.localAddress?.port ?? 0) },
         logger: logger
@@ -86,6 +87,8 @@ func upstreamClientConfiguration(_ configuration: LLMTapConfiguration) -> HTTPCl
         decompression: .disabled  // responses pass through encoded; llmtap decodes a copy for parsing
     )
     client.httpVersion = .automatic
+    // A refused connection is answered (502) at once rather than retried until the connect timeout.
+    client.connectionPool.retryConnectionEstablishment = false
     return client
 }
 

@@ -1,5 +1,6 @@
 import CompressNIO
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LLMTapCore
 import NIOCore
@@ -9,7 +10,7 @@ import Synchronization
 /// over real HTTP. The request's `model` picks the behaviour:
 /// - `text` (and anything unknown): the text stream, or `completion` when not streaming;
 /// - `tools`, `usage-every-chunk`, `error-mid-stream`: those streams;
-/// - `slow`: the first chunk, then waits for `openGate()` before the rest;
+/// - `slow`: two chunks (role, "Hello"), then waits for `openGate()` before the rest;
 /// - `cut`: two chunks, then the connection drops;
 /// - `http-500`: a server error; `gzip`: the completion gzip-encoded;
 /// - `stall`: headers and one chunk, then silence.
@@ -19,14 +20,27 @@ public final class FakeUpstream: Sendable {
         public var body: [UInt8]
         public var headers: HTTPFields
         public var path: String
+
+        /// A request header by name, case-insensitively.
+        public func header(_ name: String) -> String? {
+            HTTPField.Name(name).flatMap { headers[$0] }
+        }
     }
 
     private let received = Mutex<[Received]>([])
+    private let aborted = Mutex(0)
+    private let closed = Mutex(0)
     private let gate = AsyncStream<Void>.makeStream()
 
     public init() {}
 
     public var requests: [Received] { received.withLock { $0 } }
+
+    /// Streams whose client (llmtap) went away before the last chunk was written.
+    public var abortedStreams: Int { aborted.withLock { $0 } }
+
+    /// Connections the client (llmtap) closed or half-closed.
+    public var closedConnections: Int { closed.withLock { $0 } }
 
     /// Lets a `slow` stream send the rest of its chunks.
     public func openGate() { gate.continuation.yield() }
@@ -36,6 +50,7 @@ public final class FakeUpstream: Sendable {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionWatcher { self.closed.withLock { $0 += 1 } }])),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }
         )
@@ -99,13 +114,21 @@ public final class FakeUpstream: Sendable {
             status: .ok, headers: headers,
             body: .init { writer in
                 for (n, event) in events.enumerated() {
-                    try await writer.write(ByteBuffer(string: event))
-                    if n == 0, model == "slow" {
+                    do {
+                        try await writer.write(ByteBuffer(string: event))
+                    } catch {
+                        self.aborted.withLock { $0 += 1 }
+                        throw error
+                    }
+                    if n == 1, model == "slow" {
                         var iterator = gate.makeAsyncIterator()
                         _ = await iterator.next()
                     }
                     if n == 0, model == "stall" { try await Task.sleep(for: .seconds(30)) }
-                    if n == 1, model == "cut" { throw CancellationError() }
+                    if n == 1, model == "cut" {
+                        try await Task.sleep(for: .milliseconds(50))  // let the two chunks leave first
+                        throw CancellationError()
+                    }
                 }
                 try await writer.finish(nil)
             })
@@ -115,5 +138,22 @@ public final class FakeUpstream: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// Counts connections whose peer closed its side.
+final class ConnectionWatcher: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = Any
+    let onClose: @Sendable () -> Void
+
+    init(onClose: @escaping @Sendable () -> Void) { self.onClose = onClose }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { onClose() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
     }
 }

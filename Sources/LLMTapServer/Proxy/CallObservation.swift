@@ -90,7 +90,7 @@ struct CallObservation: Sendable {
         if outcome == .ok, facts.errorType != nil || facts.errorMessage != nil, isEventStream {
             r.outcome = .upstreamError  // an error object in the middle of a 200 stream
         }
-        r.usage = facts.usage ?? estimatedUsage(facts: facts)
+        r.usage = facts.usage ?? estimatedUsage(facts: facts, status: status)
 
         let timingPoints = isEventStream ? facts.contentTimes : (firstByteTime.map { [$0] } ?? [])
         let timings = StreamTimings(start: start, contentTimes: timingPoints, outputTokens: r.usage?.outputTokens)
@@ -112,11 +112,13 @@ struct CallObservation: Sendable {
     }
 
     /// Usage counted from the text when the provider reported none (see `TokenEstimator`).
-    private func estimatedUsage(facts: ResponseFacts) -> Usage? {
+    /// Only for answers: an error status with no output has no usage to estimate.
+    private func estimatedUsage(facts: ResponseFacts, status: Int?) -> Usage? {
         guard route.apiFormat == .openAIChat, requestFacts.isValidJSON else { return nil }
         let output = (facts.outputs ?? facts.output.map { [$0] } ?? []).joined()
             + (facts.toolCalls?.canonicalText ?? "")
-        guard !output.isEmpty || responseBytes.readableBytes > 0 else { return nil }
+        let answered = status.map { (200..<300).contains($0) } ?? false
+        guard !output.isEmpty || (answered && responseBytes.readableBytes > 0) else { return nil }
         let input = Self.contextText(requestFacts.context)
         return Usage(
             inputTokens: TokenEstimator.estimate(input), outputTokens: TokenEstimator.estimate(output),

@@ -8,6 +8,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+/// The client closed its connection before the response ended.
+struct ClientDisconnected: Error {}
+
 /// The proxy: forwards every request to its upstream and tees the response —
 /// each upstream chunk is written to the client first, then observed for the
 /// record; the record goes to the Recorder when the call ends, off the
@@ -80,12 +83,13 @@ struct ProxyResponder: HTTPResponder {
                 metadata: ["llmtap.provider": "\(route.provider)", "llmtap.outcome": "\(failure.outcome.rawValue)"])
             return (failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")).response
         }
-        return tee(response, record: record, start: start, route: route, facts: facts)
+        return tee(response, clientClosed: context.clientClosed, record: record, start: start, route: route, facts: facts)
     }
 
     /// The client's response: the upstream's status, headers and body, streamed through.
     private func tee(
-        _ response: HTTPClientResponse, record: CallRecord, start: UInt64, route: Route, facts: RequestFacts
+        _ response: HTTPClientResponse, clientClosed: EventLoopFuture<Void>, record: CallRecord, start: UInt64,
+        route: Route, facts: RequestFacts
     ) -> Response {
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
         let isEventStream = contentType.hasPrefix("text/event-stream")
@@ -95,49 +99,82 @@ struct ProxyResponder: HTTPResponder {
         let observation = CallObservation(
             record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
             isEventStream: isEventStream, contentEncoding: contentEncoding)
-        let recorder = self.recorder
-        let body = ResponseBody { writer in
+        let body = ResponseBody { [recorder] writer in
             var observation = observation
-            var filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
-            var upstream = response.body.makeAsyncIterator()
-            while true {
-                let chunk: ByteBuffer?
-                do {
-                    chunk = try await upstream.next()
-                } catch {
-                    // The upstream failed mid-body: the client gets the same cut.
-                    let outcome: CallRecord.Outcome =
-                        Self.isTimeout(error) ? .timeout : (Task.isCancelled ? .clientCancelled : .upstreamError)
-                    recorder.submit(
-                        observation.finish(
-                            outcome: outcome, status: status, error: ("upstream_interrupted", "\(error)")))
-                    throw error
-                }
-                guard let chunk else { break }
-                let arrival = CallObservation.now()
-                let forward = filter != nil ? filter!.process(chunk) : chunk
-                do {
-                    if forward.readableBytes > 0 { try await writer.write(forward) }
-                } catch {
-                    observation.received(chunk, at: arrival)
-                    recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
-                    throw error
-                }
-                observation.received(chunk, at: arrival)
+            guard isEventStream else {
+                try await Self.pump(
+                    response.body, status: status, to: &writer, observation: &observation, rewrite: rewrite,
+                    recorder: recorder)
+                return
             }
-            do {
-                if let rest = filter?.finish(), rest.readableBytes > 0 { try await writer.write(rest) }
-                try await writer.finish(nil)
-            } catch {
-                recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
-                throw error
+            // A stream can idle for minutes between chunks. A reader task takes the upstream's
+            // chunks, and the client's connection closing ends the stream at once: the record is
+            // written and, as the reader is cancelled, the upstream call too.
+            let (chunks, feed) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
+            clientClosed.whenComplete { _ in feed.finish(throwing: ClientDisconnected()) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do {
+                        for try await chunk in response.body { feed.yield(chunk) }
+                        feed.finish()
+                    } catch {
+                        feed.finish(throwing: error)
+                    }
+                }
+                try await Self.pump(
+                    chunks, status: status, to: &writer, observation: &observation, rewrite: rewrite,
+                    recorder: recorder)
             }
-            recorder.submit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
         }
         return Response(
             status: .init(code: status, reasonPhrase: response.status.reasonPhrase),
             headers: HeaderPolicy.clientHeaders(from: response.headers, bodyRewritten: rewrite),
             body: body)
+    }
+
+    /// The tee itself: each upstream read is written to the client, then observed; the record
+    /// is submitted once, however the call ends.
+    private static func pump(
+        _ body: some AsyncSequence<ByteBuffer, any Error>, status: Int, to writer: inout any ResponseBodyWriter,
+        observation: inout CallObservation, rewrite: Bool, recorder: Recorder
+    ) async throws {
+        var filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
+        var upstream = body.makeAsyncIterator()
+        while true {
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await upstream.next()
+            } catch {
+                // The upstream failed mid-body (the client gets the same cut), or the client left.
+                let outcome: CallRecord.Outcome =
+                    error is ClientDisconnected || Task.isCancelled
+                    ? .clientCancelled : (isTimeout(error) ? .timeout : .upstreamError)
+                recorder.submit(
+                    observation.finish(
+                        outcome: outcome, status: status,
+                        error: outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)")))
+                throw error
+            }
+            guard let chunk else { break }
+            let arrival = CallObservation.now()
+            let forward = filter != nil ? filter!.process(chunk) : chunk
+            do {
+                if forward.readableBytes > 0 { try await writer.write(forward) }
+            } catch {
+                observation.received(chunk, at: arrival)
+                recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
+                throw error
+            }
+            observation.received(chunk, at: arrival)
+        }
+        do {
+            if let rest = filter?.finish(), rest.readableBytes > 0 { try await writer.write(rest) }
+            try await writer.finish(nil)
+        } catch {
+            recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
+            throw error
+        }
+        recorder.submit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
     }
 
     /// Identity, session, tags and request facts of the record.

@@ -1,0 +1,142 @@
+import AsyncHTTPClient
+import Foundation
+import LLMTapCore
+import LLMTapServer
+import LLMTapStore
+import LLMTapTestSupport
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Faults on either side: the client gets a sane answer, the call is recorded
+/// with its outcome, and the proxy keeps serving.
+struct ProxyFaultTests {
+    @Test func unreachableUpstreamGets502AndARecord() async throws {
+        let closedPort = try await Self.closedPort()
+        let store = try await Tap.run(upstreamURL: "http://127.0.0.1:\(closedPort)") { tap in
+            let response = try await tap.post(body: WireSamples.request(stream: false))
+            #expect(response.status == .badGateway)
+            let body = JSONValue.parse(Array(await Tap.read(response).bytes.utf8))
+            #expect(body?["error"]?["type"] == .string("upstream_unreachable"))
+            #expect(body?["error"]?["message"]?.stringValue?.contains("127.0.0.1:\(closedPort)") == true)
+        }
+        let call = try #require(try store.calls().first)
+        #expect(call.outcome == .unreachable)
+        #expect(call.httpStatus == 502)
+        #expect(call.errorType == "upstream_unreachable")
+    }
+
+    @Test func upstreamCutMidStream() async throws {
+        let store = try await Tap.run { tap in
+            let response = try await tap.post(body: WireSamples.request(model: "cut", stream: true))
+            let (bytes, clean) = await Tap.read(response)
+            #expect(!clean)
+            #expect(bytes == WireSamples.text.events(includeUsage: false).prefix(2).joined())
+            // still serving
+            let next = try await tap.post(body: WireSamples.request(stream: false))
+            #expect(await Tap.read(next).bytes == WireSamples.completion)
+        }
+        let calls = try store.calls()
+        let cut = try #require(calls.first { $0.model == "cut" })
+        #expect(cut.outcome == .upstreamError)
+        #expect(cut.errorType == "upstream_interrupted")
+        #expect(cut.output == "Hello")
+        #expect(calls.count == 2)
+    }
+
+    @Test func stalledUpstreamTimesOut() async throws {
+        let store = try await Tap.run(configure: { $0.readTimeout = .milliseconds(300) }) { tap in
+            let response = try await tap.post(body: WireSamples.request(model: "stall", stream: true))
+            let (bytes, clean) = await Tap.read(response)
+            #expect(!clean)
+            #expect(bytes == WireSamples.text.events(includeUsage: false)[0])
+        }
+        let call = try #require(try store.calls().first)
+        #expect(call.outcome == .timeout)
+    }
+
+    @Test func clientHangingUpMidStreamIsRecordedAndCancelsTheUpstream() async throws {
+        let store = try await Tap.run { tap in
+            // A raw connection, closed for real after the first content chunk, as a client process would.
+            let body = WireSamples.request(model: "slow", stream: true)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: tap.proxyPort) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(
+                    ByteBuffer(
+                        string: "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"))
+                var received = ""
+                for try await chunk in inbound {
+                    received += String(buffer: chunk)
+                    if received.contains("Hello") { break }
+                }
+            }
+            // llmtap notices the hang-up while the upstream is still silent, records the call,
+            // and cancels the upstream call (its connection closes).
+            #expect(await eventually { tap.app.recorder.stats.written >= 1 })
+            #expect(await eventually { tap.upstream.closedConnections >= 1 })
+            tap.upstream.openGate()
+        }
+        let call = try #require(try store.calls().first)
+        #expect(call.outcome == .clientCancelled)
+        #expect(call.output == "Hello")
+        #expect(call.usage?.source == .estimated)
+        #expect(call.errorType == nil)
+    }
+
+    @Test func oversizedBodyGets413() async throws {
+        let store = try await Tap.run(configure: { $0.maxBodyBytes = 1000 }) { tap in
+            let response = try await tap.post(body: WireSamples.request(stream: false, extra: #","pad":""# + String(repeating: "x", count: 2000) + "\""))
+            #expect(response.status == .payloadTooLarge)
+            let body = JSONValue.parse(Array(await Tap.read(response).bytes.utf8))
+            #expect(body?["error"]?["type"] == .string("request_too_large"))
+            #expect(tap.upstream.requests.isEmpty)
+            let small = try await tap.post(body: WireSamples.request(stream: false))
+            #expect(small.status == .ok)
+        }
+        #expect(try store.callCount() == 1)
+    }
+
+    @Test func unknownPathGets404() async throws {
+        _ = try await Tap.run { tap in
+            let response = try await tap.post("/nowhere/v1/chat/completions", body: "{}")
+            #expect(response.status == .notFound)
+            let body = JSONValue.parse(Array(await Tap.read(response).bytes.utf8))
+            #expect(body?["error"]?["type"] == .string("not_found"))
+        }
+    }
+
+    @Test func providerPrefixRoutesAndStrips() async throws {
+        let upstream = FakeUpstream()
+        let store = try await Tap.run(upstream: upstream) { tap in
+            // the harness names the fake upstream "local" too
+            let response = try await tap.post("/local/v1/chat/completions?x=1", body: WireSamples.request(stream: false))
+            #expect(response.status == .ok)
+            #expect(upstream.requests.last?.path == "/v1/chat/completions")
+        }
+        #expect(try store.calls().first?.provider == "local")
+    }
+
+    /// A port nothing listens on.
+    static func closedPort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress!.port!
+        try await channel.close()
+        return port
+    }
+}
+
+func eventually(_ seconds: Double = 5, _ condition: @Sendable () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}

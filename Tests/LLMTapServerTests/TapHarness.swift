@@ -1,0 +1,104 @@
+import AsyncHTTPClient
+import Foundation
+import LLMTapServer
+import LLMTapStore
+import LLMTapTestSupport
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// A running llmtap (real listeners on ports 0, real SQLite file in a fresh
+/// directory) in front of a `FakeUpstream`.
+struct Tap: Sendable {
+    let proxyPort: Int
+    let apiPort: Int
+    let app: LLMTapApplication
+    let upstream: FakeUpstream
+    let directory: URL
+    let group: ServiceGroup
+
+    /// A client that, like the openai SDK's, leaves content codings to the caller (no automatic decompression).
+    var client: HTTPClient { Tap.sharedClient }
+
+    static let sharedClient = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: .init(decompression: .disabled))
+
+    func url(_ path: String) -> String { "http://127.0.0.1:\(proxyPort)\(path)" }
+
+    /// POSTs `body` to the proxy.
+    func post(_ path: String = "/v1/chat/completions", body: String, headers: [(String, String)] = []) async throws
+        -> HTTPClientResponse
+    {
+        var request = HTTPClientRequest(url: url(path))
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "authorization", value: "Bearer \(Tap.secretKey)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        return try await client.execute(request, timeout: .seconds(30))
+    }
+
+    /// Every byte of a response body, and whether it ended cleanly.
+    static func read(_ response: HTTPClientResponse) async -> (bytes: String, clean: Bool) {
+        var bytes = ByteBuffer()
+        do {
+            for try await var chunk in response.body { bytes.writeBuffer(&chunk) }
+            return (String(buffer: bytes), true)
+        } catch {
+            return (String(buffer: bytes), false)
+        }
+    }
+
+    static let secretKey = "sk-test-SECRET-4f9a1c77e2"
+
+    /// Runs llmtap around `body`, shuts it down gracefully (the recorder drains),
+    /// and returns the database for inspection.
+    static func run(
+        upstream: FakeUpstream = FakeUpstream(),
+        upstreamURL: String? = nil,
+        configure: @Sendable (inout LLMTapConfiguration) -> Void = { _ in },
+        _ body: @Sendable (Tap) async throws -> Void
+    ) async throws -> Store {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try await upstream.run { upstreamPort in
+            var configuration = LLMTapConfiguration()
+            configuration.port = 0
+            configuration.apiPort = 0
+            configuration.databasePath = directory.appendingPathComponent("llmtap.sqlite").path
+            configuration.upstream = upstreamURL ?? "http://127.0.0.1:\(upstreamPort)"
+            configuration.providers["local"] = "http://127.0.0.1:\(upstreamPort)"
+            configuration.recorder.flushInterval = .milliseconds(1)
+            configure(&configuration)
+            var logger = Logger(label: "llmtap-test")
+            logger.logLevel = .warning
+            let (ports, portsContinuation) = AsyncStream<(Listener, Int)>.makeStream()
+            let app = try buildApplication(configuration, logger: logger) { listener, port in
+                portsContinuation.yield((listener, port))
+            }
+            let group = ServiceGroup(configuration: .init(services: app.services, logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                var proxyPort = 0
+                var apiPort = 0
+                for await (listener, port) in ports {
+                    if listener == .proxy { proxyPort = port } else { apiPort = port }
+                    if proxyPort != 0 && apiPort != 0 { break }
+                }
+                let tap = Tap(
+                    proxyPort: proxyPort, apiPort: apiPort, app: app, upstream: upstream, directory: directory,
+                    group: group)
+                do {
+                    try await body(tap)
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    throw error
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+        return try Store(path: directory.appendingPathComponent("llmtap.sqlite").path)
+    }
+}
