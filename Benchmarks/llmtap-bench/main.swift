@@ -1,1 +1,82 @@
-print("bench")
+// llmtap-bench: the recorder's sustained ingest rate, measured through the real
+// Recorder and Store into a fresh SQLite file.
+//
+//   swift run -c release llmtap-bench [calls] [payload-bytes]
+//
+// It submits `calls` realistic call records (chat request with a system prompt
+// and a few turns, a streamed response) as fast as the queue takes them, and
+// prints calls/s from the first submit to the last commit, plus bytes on disk per call.
+import Foundation
+import LLMTapCore
+import LLMTapStore
+import Logging
+
+let arguments = CommandLine.arguments
+let calls = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
+let payloadBytes = arguments.count > 2 ? Int(arguments[2]) ?? 2_000 : 2_000
+
+let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-bench-\(UUID().uuidString)")
+try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: directory) }
+let path = directory.appendingPathComponent("bench.sqlite").path
+
+let system = String(repeating: "You are a careful assistant. Answer briefly and cite sources. ", count: max(1, payloadBytes / 64))
+func record(_ n: Int) -> CallRecord {
+    var r = CallRecord(
+        createdAt: Date().timeIntervalSince1970, provider: "openai", endpoint: "/v1/chat/completions",
+        apiFormat: "openai.chat", latencyS: 0.8)
+    r.model = "gpt-4o-mini"
+    r.sessionID = "session-\(n / 20)"
+    r.sessionSource = .header
+    r.parameters = .object(["temperature": .double(0.2), "max_tokens": .int(256)])
+    let messages: JSONValue = .array([
+        .object(["role": .string("system"), "content": .string(system)]),
+        .object(["role": .string("user"), "content": .string("Question number \(n): what is the capital of France?")]),
+    ])
+    r.context = messages
+    r.chatInput = "Question number \(n): what is the capital of France?"
+    r.output = "Paris is the capital of France. (\(n))"
+    r.usage = Usage(inputTokens: Int64(payloadBytes / 4), outputTokens: 12)
+    r.costNanoUSD = 90_000
+    r.ttftS = 0.21
+    r.itlS = 0.01
+    r.tokensPerSecond = 55
+    r.requestBody = Array((#"{"model":"gpt-4o-mini","stream":true,"messages":"# + messages.canonicalText + "}").utf8)
+    r.responseBody = Array(
+        (0..<12).map { #"data: {"choices":[{"index":0,"delta":{"content":"tok\#($0)"}}]}"# + "\n\n" }.joined().utf8)
+    return r
+}
+
+var logger = Logger(label: "llmtap-bench")
+logger.logLevel = .warning
+let store = try Store(path: path)
+var configuration = Recorder.Configuration()
+configuration.capacity = 20_000
+let recorder = Recorder(store: store, spool: Spool(path: path + ".spool"), configuration: configuration, logger: logger)
+let records = (0..<calls).map(record)
+let requestBytes = records.reduce(0) { $0 + $1.requestBody.count + $1.responseBody.count }
+
+let clock = ContinuousClock()
+let start = clock.now
+let runner = Task { try await recorder.run() }
+for r in records {
+    while recorder.stats.queued >= configuration.capacity - 1 { try await Task.sleep(for: .microseconds(200)) }
+    recorder.submit(r)
+}
+while recorder.stats.written < calls { try await Task.sleep(for: .milliseconds(1)) }
+let elapsed = clock.now - start
+runner.cancel()
+
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let stats = recorder.stats
+let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+let diskBytes = files.reduce(0) { total, file in
+    total + (((try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(file).path))?[.size] as? Int) ?? 0)
+}
+print("calls            \(calls)")
+print("elapsed          \(String(format: "%.2f", seconds)) s")
+print("ingest rate      \(Int(Double(calls) / seconds)) calls/s")
+print("batches          \(stats.batches) (mean \(calls / max(stats.batches, 1)) calls per transaction)")
+print("spooled/dropped  \(stats.spooled)/\(stats.dropped)")
+print("raw bytes/call   \(requestBytes / calls)")
+print("disk bytes/call  \(diskBytes / calls) (database + WAL)")

@@ -146,19 +146,27 @@ public final class Recorder: Service, Sendable {
         }
     }
 
-    /// Writes the queue in batches until it is empty.
+    /// Writes the queue in batches until it is empty, preparing (serializing and
+    /// compressing) each next batch while the previous one is being written.
     private func writeQueued() async {
+        var current = takeBatch()
+        guard !current.isEmpty else { return }
+        var prepared: Store.PreparedBatch
+        do {
+            prepared = try Store.prepare(current)
+        } catch {
+            spill(current, reason: "payload compression failed")
+            return
+        }
         while true {
-            let batch = state.withLock { s -> [CallRecord] in
-                let n = min(s.queue.count, configuration.batchSize)
-                defer { s.queue.removeFirst(n) }
-                return Array(s.queue.prefix(n))
-            }
-            if batch.isEmpty { return }
+            let next = takeBatch()
+            let toWrite = prepared
+            async let written: Void = store.write(toWrite)
+            let nextPrepared = next.isEmpty ? nil : try? Store.prepare(next)
             do {
-                try await store.insert(batch)
+                try await written
                 state.withLock { s in
-                    s.stats.written += batch.count
+                    s.stats.written += current.count
                     s.stats.batches += 1
                     s.stats.databaseHealthy = true
                 }
@@ -168,9 +176,24 @@ public final class Recorder: Service, Sendable {
                     s.stats.databaseHealthy = false
                 }
                 logger.warning("database write failed, spooling", metadata: ["llmtap.error": "\(error)"])
-                spill(batch, reason: "database write failed")
+                spill(current + next, reason: "database write failed")
                 return  // the spool retry takes it from here
             }
+            if next.isEmpty { return }
+            guard let nextPrepared else {
+                spill(next, reason: "payload compression failed")
+                return
+            }
+            current = next
+            prepared = nextPrepared
+        }
+    }
+
+    private func takeBatch() -> [CallRecord] {
+        state.withLock { s in
+            let n = min(s.queue.count, configuration.batchSize)
+            defer { s.queue.removeFirst(n) }
+            return Array(s.queue.prefix(n))
         }
     }
 

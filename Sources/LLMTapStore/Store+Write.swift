@@ -3,22 +3,51 @@ import GRDB
 import LLMTapCore
 
 extension Store {
-    /// Writes a batch of calls in one transaction; a call already present (a spool
-    /// replayed twice) is left as it is.
-    func insert(_ batch: [CallRecord]) async throws {
-        let payloads = try batch.map { try $0.noLog ? nil : PayloadCodec.compress($0) }
-        try await pool.write { db in
-            let call = try db.cachedStatement(sql: Self.insertCall)
-            let payload = try db.cachedStatement(sql: Self.insertPayload)
-            for (record, compressed) in zip(batch, payloads) {
-                try call.execute(arguments: Self.arguments(record))
-                guard db.changesCount > 0, let compressed else { continue }
-                try payload.execute(arguments: [
-                    record.id, "zlib", compressed.request, record.requestBody.count,
-                    compressed.response, record.responseBody.count, record.responseContentEncoding,
+    /// A batch ready to write: values serialized and payloads compressed, so the
+    /// Recorder can prepare the next batch while this one is being written.
+    struct PreparedBatch: Sendable {
+        var calls: [[DatabaseValue]]
+        var payloads: [[DatabaseValue]?]
+        var count: Int { calls.count }
+    }
+
+    static func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
+        var prepared = PreparedBatch(calls: [], payloads: [])
+        prepared.calls.reserveCapacity(batch.count)
+        prepared.payloads.reserveCapacity(batch.count)
+        for record in batch {
+            prepared.calls.append(values(record))
+            if record.noLog {
+                prepared.payloads.append(nil)
+            } else {
+                let compressed = try PayloadCodec.compress(record)
+                prepared.payloads.append([
+                    record.id.databaseValue, "zlib".databaseValue, compressed.request.databaseValue,
+                    record.requestBody.count.databaseValue, compressed.response.databaseValue,
+                    record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
                 ])
             }
         }
+        return prepared
+    }
+
+    /// Writes a prepared batch in one transaction; a call already present (a spool
+    /// replayed twice) is left as it is.
+    func write(_ batch: PreparedBatch) async throws {
+        try await pool.write { db in
+            let call = try db.cachedStatement(sql: Self.insertCall)
+            let payload = try db.cachedStatement(sql: Self.insertPayload)
+            for (values, payloadValues) in zip(batch.calls, batch.payloads) {
+                try call.execute(arguments: StatementArguments(values))
+                guard db.changesCount > 0, let payloadValues else { continue }
+                try payload.execute(arguments: StatementArguments(payloadValues))
+            }
+        }
+    }
+
+    /// Prepares and writes a batch (spool replays, tests).
+    func insert(_ batch: [CallRecord]) async throws {
+        try await write(Self.prepare(batch))
     }
 
     static let callColumns = [
@@ -41,7 +70,7 @@ extension Store {
         VALUES (?, ?, ?, ?, ?, ?, ?)
         """
 
-    static func arguments(_ r: CallRecord) -> StatementArguments {
+    static func values(_ r: CallRecord) -> [DatabaseValue] {
         let u = r.usage
         let values: [(any DatabaseValueConvertible)?] = [
             r.id, r.createdAt, r.sessionID, r.sessionSource?.rawValue, r.provider, r.endpoint, r.apiFormat,
@@ -54,6 +83,6 @@ extension Store {
             u?.source.rawValue, r.usageRepeated, r.costNanoUSD, r.pricingVersion, r.latencyS,
             r.ttftS, r.itlS, r.itlP95S, r.itlMaxS, r.tokensPerSecond,
         ]
-        return StatementArguments(values)
+        return values.map { $0?.databaseValue ?? .null }
     }
 }
