@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(
             name: "llmtap",
             dependencies: [
-                "LLMTapServer",
+                "LLMTapServer", "LLMTapStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -3,7 +3,8 @@ import Foundation
 extension JSONValue {
     /// Parses a JSON document; `nil` when the bytes are not JSON.
     public static func parse<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        if let value = bytes.withContiguousStorageIfAvailable({ JSONParser.parse($0) }) { return value }
+        return Array(bytes).withUnsafeBufferPointer { JSONParser.parse($0) }
     }
 
     /// Compact JSON text with sorted keys, so equal values give equal text

@@ -29,10 +29,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Longest upstream silence, in seconds (default 600).") var readTimeout: Double?
     @Flag(help: "Do not add stream_options.include_usage to OpenAI streams.") var noInjectUsage = false
 
+    /// The options given on the command line, by long name.
+    var givenFlags: [String: String] {
+        let given: [String: String?] = [
+            "host": host, "port": port.map(String.init), "api-host": apiHost, "api-port": apiPort.map(String.init),
+            "db": db, "upstream": upstream, "pricing": pricing, "api-token": apiToken, "retain": retain,
+            "log-level": logLevel, "max-body-bytes": maxBodyBytes.map(String.init),
+            "read-timeout": readTimeout.map { String($0) }, "inject-usage": noInjectUsage ? "false" : nil,
+        ]
+        return given.compactMapValues { $0 }
+    }
+
     func run() async throws {
-        var settings = try Settings(file: config, environment: ProcessInfo.processInfo.environment)
-        settings.apply(flags: self)
-        let configuration = try settings.configuration()
+        var sources = try ConfigurationSources(file: config, environment: ProcessInfo.processInfo.environment)
+        try sources.apply(flags: givenFlags, providers: provider)
+        let configuration = try sources.configuration()
         let logger = {
             var logger = Logger(label: "llmtap")
             logger.logLevel = configuration.logLevel

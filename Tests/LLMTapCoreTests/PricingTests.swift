@@ -55,13 +55,3 @@ struct PricingTests {
         #expect(TokenEstimator.estimate("abcdefghi") == 3)
     }
 }
-
-struct JSONValueTests {
-    @Test func canonicalTextIsSortedCompactAndRoundTrips() throws {
-        let text = #"{"b":[1,2.5,true,null],"a":"line\n\"quoted\" \\ é/ \u0001","c":{"z":1.0,"y":-3}}"#
-        let value = try #require(JSONValue.parse(Array(text.utf8)))
-        let canonical = value.canonicalText
-        #expect(canonical == #"{"a":"line\n\"quoted\" \\ é/ \u0001","b":[1,2.5,true,null],"c":{"y":-3,"z":1}}"#)  // 1.0 parses as the integer 1
-        #expect(JSONValue.parse(Array(canonical.utf8)) == value)
-    }
-}

@@ -1,5 +1,4 @@
 import Foundation
-import LLMTapServer
 import Logging
 import Yams
 
@@ -8,17 +7,17 @@ import Yams
 /// Keys are the long option names (`api-port`, `db`, `provider`…); in the
 /// environment, upper case with `_` (`LLMTAP_API_PORT`). `provider` takes a
 /// list (`NAME=URL`, comma-separated in the environment) or, in a file, a map.
-struct Settings {
+public struct ConfigurationSources {
     var values: [String: String] = [:]
     var providers: [String: String] = [:]
-    var noInjectUsage = false
 
-    static let keys = [
+    /// The setting names, as long option names.
+    public static let keys = [
         "host", "port", "api-host", "api-port", "db", "upstream", "pricing", "api-token", "retain",
         "log-level", "max-body-bytes", "read-timeout", "inject-usage",
     ]
 
-    init(file: String?, environment: [String: String]) throws {
+    public init(file: String?, environment: [String: String]) throws {
         if let file { try load(file) }
         for key in Self.keys {
             let name = "LLMTAP_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
@@ -61,20 +60,13 @@ struct Settings {
             String(item[item.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
     }
 
-    mutating func apply(flags: Serve) {
-        let given: [String: String?] = [
-            "host": flags.host, "port": flags.port.map(String.init), "api-host": flags.apiHost,
-            "api-port": flags.apiPort.map(String.init), "db": flags.db, "upstream": flags.upstream,
-            "pricing": flags.pricing, "api-token": flags.apiToken, "retain": flags.retain,
-            "log-level": flags.logLevel, "max-body-bytes": flags.maxBodyBytes.map(String.init),
-            "read-timeout": flags.readTimeout.map { String($0) },
-        ]
-        for (key, value) in given { if let value { values[key] = value } }
-        if flags.noInjectUsage { values["inject-usage"] = "false" }
-        for item in flags.provider { try? addProvider(item) }
+    /// Flags given on the command line, by long option name; they override everything.
+    public mutating func apply(flags: [String: String], providers: [String]) throws {
+        values.merge(flags) { _, flag in flag }
+        for item in providers { try addProvider(item) }
     }
 
-    func configuration() throws -> LLMTapConfiguration {
+    public func configuration() throws -> LLMTapConfiguration {
         var c = LLMTapConfiguration()
         if let v = values["host"] { c.host = v }
         if let v = values["port"] { c.port = try int(v, "port") }

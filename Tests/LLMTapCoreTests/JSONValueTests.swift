@@ -1,0 +1,40 @@
+import Foundation
+import LLMTapCore
+import Testing
+
+struct JSONValueTests {
+    @Test func canonicalTextIsSortedCompactAndRoundTrips() throws {
+        let text = #"{"b":[1,2.5,true,null],"a":"line\n\"quoted\" \\ é/ \u0001","c":{"z":1.0,"y":-3}}"#
+        let value = try #require(JSONValue.parse(Array(text.utf8)))
+        let canonical = value.canonicalText
+        #expect(canonical == #"{"a":"line\n\"quoted\" \\ é/ \u0001","b":[1,2.5,true,null],"c":{"y":-3,"z":1.0}}"#)  // 1.0 stays a double
+        #expect(JSONValue.parse(Array(canonical.utf8)) == value)
+    }
+}
+
+struct JSONParserTests {
+    @Test(arguments: [
+        #"{"a":[1,-2,3.5,-0.25E-2,true,false,null],"b":{"c":"d"}}"#,
+        #"  {"esc":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}  "#,
+        #"[]"#, #"{}"#, #""just a string""#, "42", #"{"big":12345678901234567890}"#,
+    ])
+    func agreesWithFoundation(_ text: String) throws {
+        let ours = try #require(JSONValue.parse(Array(text.utf8)))
+        let foundation = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        #expect(ours == foundation || ours.canonicalText == foundation.canonicalText)
+    }
+
+    @Test func numbersKeepTheirKind() {
+        #expect(JSONValue.parse(Array("1e3".utf8)) == .double(1000))
+        #expect(JSONValue.parse(Array("1.0".utf8)) == .double(1))
+        #expect(JSONValue.parse(Array("-7".utf8)) == .int(-7))
+    }
+
+    @Test(arguments: [
+        #"{"a":1"#, #"{"a" 1}"#, #"[1,]"#, #"{"a":01}"#, #"tru"#, #""unterminated"#, "{\"ctl\":\"\u{01}\"}",
+        #"[1] x"#, "", #"{"a":"\ud83d"}"#, String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
+    ])
+    func rejectsMalformedJSON(_ text: String) {
+        #expect(JSONValue.parse(Array(text.utf8)) == nil)
+    }
+}
