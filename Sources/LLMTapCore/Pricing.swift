@@ -67,11 +67,19 @@ public struct PricingTable: Sendable {
 
     /// Removes a trailing `-YYYY-MM-DD` or `-YYYYMMDD` snapshot date.
     static func strippingDateSuffix(_ model: String) -> String {
-        let patterns = [#"-\d{4}-\d{2}-\d{2}$"#, #"-\d{8}$"#]
-        for pattern in patterns {
-            if let range = model.range(of: pattern, options: .regularExpression) {
-                return String(model[..<range.lowerBound])
-            }
+        let bytes = Array(model.utf8)
+        func isDigits(_ range: Range<Int>) -> Bool {
+            range.allSatisfy { bytes[$0] >= UInt8(ascii: "0") && bytes[$0] <= UInt8(ascii: "9") }
+        }
+        let n = bytes.count
+        let dash = UInt8(ascii: "-")
+        if n > 11, bytes[n - 11] == dash, bytes[n - 6] == dash, bytes[n - 3] == dash,
+            isDigits(n - 10..<n - 6), isDigits(n - 5..<n - 3), isDigits(n - 2..<n)
+        {
+            return String(decoding: bytes[..<(n - 11)], as: UTF8.self)
+        }
+        if n > 9, bytes[n - 9] == dash, isDigits(n - 8..<n) {
+            return String(decoding: bytes[..<(n - 9)], as: UTF8.self)
         }
         return model
     }

@@ -13,6 +13,7 @@ extension Store {
 
     static func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
         var prepared = PreparedBatch(calls: [], payloads: [])
+        let compressor = try PayloadCodec.Compressor()
         prepared.calls.reserveCapacity(batch.count)
         prepared.payloads.reserveCapacity(batch.count)
         for record in batch {
@@ -20,7 +21,7 @@ extension Store {
             if record.noLog {
                 prepared.payloads.append(nil)
             } else {
-                let compressed = try PayloadCodec.compress(record)
+                let compressed = try compressor.compress(record)
                 prepared.payloads.append([
                     record.id.databaseValue, "zlib".databaseValue, compressed.request.databaseValue,
                     record.requestBody.count.databaseValue, compressed.response.databaseValue,

@@ -55,3 +55,17 @@ struct PricingTests {
         #expect(TokenEstimator.estimate("abcdefghi") == 3)
     }
 }
+
+struct ModelNameTests {
+    @Test(arguments: [
+        ("gpt-4o-2024-08-06", "gpt-4o"), ("claude-3-5-haiku-20241022", "claude-3-5-haiku"), ("gpt-4o", "gpt-4o"),
+        ("o1-2024-12-17", "o1"), ("model-2024-8-06", "model-2024-8-06"), ("x-1234567", "x-1234567"),
+    ])
+    func priceLookupIgnoresSnapshotDates(model: String, base: String) throws {
+        let table = PricingTable(version: "t", providers: ["p": [base: ModelPrice(input: NanoUSD(1), output: NanoUSD(1))]])
+        #expect(table.price(provider: "p", model: model) != nil)
+        if model != base {
+            #expect(PricingTable(version: "t", providers: ["p": ["other": ModelPrice(input: NanoUSD(1), output: NanoUSD(1))]]).price(provider: "p", model: model) == nil)
+        }
+    }
+}

@@ -11,6 +11,12 @@ import NIOHTTP1
 /// The client closed its connection before the response ended.
 struct ClientDisconnected: Error {}
 
+/// Hands a value to a child task that is its only user while the parent waits.
+struct UncheckedTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
 /// The proxy: forwards every request to its upstream and tees the response —
 /// each upstream chunk is written to the client first, then observed for the
 /// record; the record goes to the Recorder when the call ends, off the
@@ -107,23 +113,26 @@ struct ProxyResponder: HTTPResponder {
                     recorder: recorder)
                 return
             }
-            // A stream can idle for minutes between chunks. A reader task takes the upstream's
-            // chunks, and the client's connection closing ends the stream at once: the record is
-            // written and, as the reader is cancelled, the upstream call too.
-            let (chunks, feed) = AsyncThrowingStream<ByteBuffer, Error>.makeStream()
-            clientClosed.whenComplete { _ in feed.finish(throwing: ClientDisconnected()) }
+            // A stream can idle for minutes between chunks, so the client's connection closing must end it
+            // at once, not at the next write: the tee runs in a child task, and the client closing its
+            // connection cancels it — the record is written and the upstream call cancelled with it.
+            let (closed, closedSignal) = AsyncStream<Void>.makeStream()
+            clientClosed.whenComplete { _ in closedSignal.finish() }
+            // The child task is the writer's only user while this task waits for it.
+            let transfer = UncheckedTransfer((writer, observation))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    do {
-                        for try await chunk in response.body { feed.yield(chunk) }
-                        feed.finish()
-                    } catch {
-                        feed.finish(throwing: error)
-                    }
+                    var (writer, observation) = transfer.value
+                    try await Self.pump(
+                        response.body, status: status, to: &writer, observation: &observation, rewrite: rewrite,
+                        recorder: recorder)
                 }
-                try await Self.pump(
-                    chunks, status: status, to: &writer, observation: &observation, rewrite: rewrite,
-                    recorder: recorder)
+                group.addTask {
+                    for await _ in closed {}
+                    if !Task.isCancelled { throw ClientDisconnected() }
+                }
+                try await group.next()
+                group.cancelAll()
             }
         }
         return Response(
@@ -147,8 +156,7 @@ struct ProxyResponder: HTTPResponder {
             } catch {
                 // The upstream failed mid-body (the client gets the same cut), or the client left.
                 let outcome: CallRecord.Outcome =
-                    error is ClientDisconnected || Task.isCancelled
-                    ? .clientCancelled : (isTimeout(error) ? .timeout : .upstreamError)
+                    Task.isCancelled ? .clientCancelled : (isTimeout(error) ? .timeout : .upstreamError)
                 recorder.submit(
                     observation.finish(
                         outcome: outcome, status: status,
