@@ -43,7 +43,10 @@ CREATE TABLE calls (
   itl_s REAL,
   itl_p95_s REAL,
   itl_max_s REAL,
-  tokens_per_second REAL
+  tokens_per_second REAL,
+  -- conversation threading: the node of the context's last message, and of this call's reply
+  context_node INTEGER REFERENCES nodes (id),
+  reply_node INTEGER REFERENCES nodes (id)
 );
 
 CREATE INDEX calls_by_time ON calls (created_at);
@@ -61,3 +64,30 @@ CREATE TABLE payloads (
   response_size INTEGER NOT NULL CHECK (response_size >= 0),
   response_content_encoding TEXT                -- the upstream's Content-Encoding, if the bytes are still encoded
 ) WITHOUT ROWID;
+
+CREATE TABLE messages (
+  hash TEXT PRIMARY KEY NOT NULL,              -- SHA-256 (hex) of the normalized message's canonical JSON
+  message TEXT NOT NULL CHECK (json_valid(message))
+) WITHOUT ROWID;
+
+CREATE TABLE nodes (
+  id INTEGER PRIMARY KEY,
+  parent_id INTEGER NOT NULL,                  -- 0 for the first message of a conversation
+  message_hash TEXT NOT NULL REFERENCES messages (hash),
+  UNIQUE (parent_id, message_hash)
+);
+
+CREATE INDEX calls_by_reply_node ON calls (reply_node) WHERE reply_node IS NOT NULL;
+
+CREATE TABLE tags (
+  call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (call_id, key)
+) WITHOUT ROWID;
+
+CREATE INDEX tags_by_key ON tags (key, value);
+
+CREATE INDEX calls_by_key ON calls (key_fingerprint, created_at);
+
+CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = 'calls', content_rowid = 'rowid');

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Everything llmtap keeps of one proxied call: the facts row of the `calls`
 /// table plus the raw payloads (stored compressed in `payloads`).
@@ -106,14 +107,35 @@ public struct CallRecord: Sendable, Codable, Equatable {
 }
 
 /// Time-ordered call identifiers in the UUIDv7 layout (RFC 9562): 48 bits of
-/// Unix milliseconds, then random bits, so ids sort by creation time.
+/// Unix milliseconds, a 12-bit counter for ids made in the same millisecond
+/// (RFC 9562 §6.2, method 1), then random bits — so ids made by one process sort
+/// in the order they were made.
 public enum CallID {
+    private static let clock = Mutex((ms: UInt64(0), counter: UInt16(0)))
+
     public static func make(date: Date = Date()) -> String {
         var bytes = [UInt8](repeating: 0, count: 16)
-        let ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        let (ms, counter) = clock.withLock { state -> (UInt64, UInt16) in
+            var ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+            if ms <= state.ms {
+                if state.counter < 0xFFF {
+                    state.counter += 1
+                    ms = state.ms
+                } else {
+                    ms = state.ms + 1
+                    state.counter = 0
+                }
+            } else {
+                state.counter = 0
+            }
+            state.ms = ms
+            return (ms, state.counter)
+        }
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - i))) }
         var rng = SystemRandomNumberGenerator()
-        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        for i in 8..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        bytes[6] = UInt8(counter >> 8)
+        bytes[7] = UInt8(truncatingIfNeeded: counter)
         bytes[6] = (bytes[6] & 0x0F) | 0x70
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()

@@ -1,47 +1,104 @@
+import Crypto
 import Foundation
 import GRDB
 import LLMTapCore
 
 extension Store {
-    /// A batch ready to write: values serialized and payloads compressed, so the
-    /// Recorder can prepare the next batch while this one is being written.
+    /// A batch ready to write: values serialized, payloads compressed and messages
+    /// hashed, so the Recorder can prepare the next batch while this one is written.
     struct PreparedBatch: Sendable {
-        var calls: [[DatabaseValue]]
-        var payloads: [[DatabaseValue]?]
+        var calls: [PreparedCall]
         var count: Int { calls.count }
     }
 
+    struct PreparedCall: Sendable {
+        var id: String
+        var values: [DatabaseValue]
+        var payload: [DatabaseValue]?
+        var thread: Thread?
+        var needsSession: Bool
+        var keyFingerprint: String?
+        var tags: [String: String]
+        var chatInput: String?
+        var output: String?
+    }
+
+    /// A call's conversation: its context messages and its reply, normalized and hashed.
+    struct Thread: Sendable {
+        var messages: [HashedMessage]
+        var reply: HashedMessage?
+    }
+
+    struct HashedMessage: Sendable {
+        var hash: String
+        var json: String
+
+        init(_ message: JSONValue) {
+            json = message.canonicalText
+            hash = SHA256.hash(data: Data(json.utf8)).map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
     static func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
-        var prepared = PreparedBatch(calls: [], payloads: [])
         let compressor = try PayloadCodec.Compressor()
-        prepared.calls.reserveCapacity(batch.count)
-        prepared.payloads.reserveCapacity(batch.count)
+        var calls: [PreparedCall] = []
+        calls.reserveCapacity(batch.count)
         for record in batch {
-            prepared.calls.append(values(record))
-            if record.noLog {
-                prepared.payloads.append(nil)
-            } else {
+            var payload: [DatabaseValue]?
+            if !record.noLog {
                 let compressed = try compressor.compress(record)
-                prepared.payloads.append([
+                payload = [
                     record.id.databaseValue, "zlib".databaseValue, compressed.request.databaseValue,
                     record.requestBody.count.databaseValue, compressed.response.databaseValue,
                     record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
-                ])
+                ]
             }
+            var thread: Thread?
+            if let messages = Conversation.messages(ofContext: record.context) {
+                thread = Thread(
+                    messages: messages.map(HashedMessage.init),
+                    reply: Conversation.reply(output: record.output, toolCalls: record.toolCalls).map(HashedMessage.init))
+            }
+            calls.append(
+                PreparedCall(
+                    id: record.id, values: values(record), payload: payload, thread: thread,
+                    needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
+                    chatInput: record.chatInput, output: record.output))
         }
-        return prepared
+        return PreparedBatch(calls: calls)
     }
 
-    /// Writes a prepared batch in one transaction; a call already present (a spool
-    /// replayed twice) is left as it is.
+    /// Writes a prepared batch in one transaction: threads each call into its
+    /// conversation, then inserts it with its payloads, tags and search text.
+    /// A call already present (a spool replayed twice) is left as it is.
     func write(_ batch: PreparedBatch) async throws {
+        let nodes = nodeCache
         try await pool.write { db in
-            let call = try db.cachedStatement(sql: Self.insertCall)
-            let payload = try db.cachedStatement(sql: Self.insertPayload)
-            for (values, payloadValues) in zip(batch.calls, batch.payloads) {
-                try call.execute(arguments: StatementArguments(values))
-                guard db.changesCount > 0, let payloadValues else { continue }
-                try payload.execute(arguments: StatementArguments(payloadValues))
+            let insertCall = try db.cachedStatement(sql: Self.insertCall)
+            let insertPayload = try db.cachedStatement(sql: Self.insertPayload)
+            let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
+            let insertSearch = try db.cachedStatement(
+                sql: "INSERT INTO calls_fts (rowid, chat_input, output) VALUES (?, ?, ?)")
+            for call in batch.calls {
+                var values = call.values
+                if let thread = call.thread {
+                    let path = try Self.nodePath(thread, db: db, cache: nodes)
+                    values[Self.column("context_node")] = path.context.last!.databaseValue
+                    values[Self.column("reply_node")] = path.reply.databaseValue
+                    if call.needsSession {
+                        let session = try Self.findSession(path: path.context, key: call.keyFingerprint, db: db)
+                        values[Self.column("session_id")] = (session ?? call.id).databaseValue
+                        values[Self.column("session_source")] = "auto".databaseValue
+                    }
+                }
+                try insertCall.execute(arguments: StatementArguments(values))
+                guard db.changesCount > 0 else { continue }
+                let rowID = db.lastInsertedRowID
+                if let payload = call.payload { try insertPayload.execute(arguments: StatementArguments(payload)) }
+                for (key, value) in call.tags { try insertTag.execute(arguments: [call.id, key, value]) }
+                if call.chatInput != nil || call.output != nil {
+                    try insertSearch.execute(arguments: [rowID, call.chatInput, call.output])
+                }
             }
         }
     }
@@ -58,8 +115,10 @@ extension Store {
         "finish_reason", "response_model", "error_type", "error_message", "outcome", "input_tokens",
         "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "usage_source",
         "usage_repeated", "cost_nano_usd", "pricing_version", "latency_s", "ttft_s", "itl_s",
-        "itl_p95_s", "itl_max_s", "tokens_per_second",
+        "itl_p95_s", "itl_max_s", "tokens_per_second", "context_node", "reply_node",
     ]
+
+    static func column(_ name: String) -> Int { callColumns.firstIndex(of: name)! }
 
     static let insertCall =
         "INSERT OR IGNORE INTO calls (\(callColumns.joined(separator: ", "))) VALUES ("
@@ -82,7 +141,7 @@ extension Store {
             r.finishReason, r.responseModel, r.errorType, r.errorMessage, r.outcome.rawValue,
             u?.inputTokens, u?.outputTokens, u?.totalTokens, u?.cachedInputTokens, u?.reasoningTokens,
             u?.source.rawValue, r.usageRepeated, r.costNanoUSD, r.pricingVersion, r.latencyS,
-            r.ttftS, r.itlS, r.itlP95S, r.itlMaxS, r.tokensPerSecond,
+            r.ttftS, r.itlS, r.itlP95S, r.itlMaxS, r.tokensPerSecond, nil, nil,
         ]
         return values.map { $0?.databaseValue ?? .null }
     }

@@ -7,6 +7,7 @@ import LLMTapCore
 public final class Store: Sendable {
     public let path: String
     let pool: DatabasePool
+    let nodeCache = NodeCache()
 
     /// Opens (creating if needed) and migrates the database at `path`.
     /// - Parameter busyTimeout: how long a write waits for another connection's lock
@@ -35,6 +36,7 @@ public final class Store: Sendable {
             sql: """
                 SELECT sql FROM sqlite_schema
                 WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'
+                  AND name NOT LIKE 'calls_fts_%'
                 ORDER BY rowid
                 """
         )

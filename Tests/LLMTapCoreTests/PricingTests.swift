@@ -47,6 +47,9 @@ struct PricingTests {
         let late = CallID.make(date: Date(timeIntervalSince1970: 1_700_000_001))
         #expect(early < late)
         #expect(early.count == 36)
+        let burst = (0..<5000).map { _ in CallID.make() }  // many in one millisecond
+        #expect(burst == burst.sorted())
+        #expect(Set(burst).count == burst.count)
     }
 
     @Test func estimatorIsFourBytesPerToken() {

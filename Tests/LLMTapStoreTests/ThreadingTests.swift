@@ -1,0 +1,105 @@
+import Foundation
+import GRDB
+import LLMTapCore
+import LLMTapStore
+import Testing
+
+/// A chat call: `turns` alternate user/assistant texts before the last user text; `reply` is the answer.
+func chatRecord(system: String = "You are terse.", turns: [String], reply: String, key: String? = "key-a", session: String? = nil)
+    -> CallRecord
+{
+    var record = sampleRecord(0)
+    var messages: [JSONValue] = [.object(["role": .string("system"), "content": .string(system)])]
+    for (n, text) in turns.enumerated() {
+        let role = n % 2 == 0 ? "user" : "assistant"
+        // clients echo assistant turns back in several shapes; all must thread the same
+        let content: JSONValue = role == "user" ? .array([.object(["type": .string("text"), "text": .string(text)])]) : .string(text)
+        var message: [String: JSONValue] = ["role": .string(role), "content": content]
+        if role == "assistant" { message["refusal"] = .null }
+        messages.append(.object(message))
+    }
+    record.context = .array(messages)
+    record.chatInput = turns.last
+    record.output = reply
+    record.keyFingerprint = key
+    record.sessionID = session
+    record.sessionSource = session == nil ? nil : .header
+    return record
+}
+
+func write(_ records: [CallRecord], to directory: TestDirectory) async throws -> Store {
+    let store = try Store(path: directory.databasePath)
+    let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), logger: testLogger)
+    for record in records {
+        recorder.submit(record)
+    }
+    try await runUntilWritten(recorder, count: records.count)
+    return store
+}
+
+struct ThreadingTests {
+    @Test func aConversationResentTurnByTurnIsOneSession() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let calls = [
+            chatRecord(turns: ["Capital of France?"], reply: "Paris."),
+            chatRecord(turns: ["Capital of France?", "Paris.", "And of Italy?"], reply: "Rome."),
+            chatRecord(turns: ["Capital of France?", "Paris.", "And of Italy?", "Rome.", "Spain?"], reply: "Madrid."),
+        ]
+        let store = try await write(calls, to: directory)
+        let stored = try calls.map { try #require(try store.call(id: $0.id)) }
+        #expect(stored[0].sessionID == calls[0].id)
+        #expect(stored.allSatisfy { $0.sessionID == calls[0].id && $0.sessionSource == .auto })
+        // system, 3 user turns, 3 assistant replies: each stored once
+        let db = try DatabaseQueue(path: directory.databasePath)
+        let messages = try await db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM messages") }
+        #expect(messages == 7)
+    }
+
+    @Test func interleavedConversationsThreadApart() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let a1 = chatRecord(turns: ["Tell me a joke"], reply: "Why did the chicken…", key: "key-a")
+        let b1 = chatRecord(system: "You are a poet.", turns: ["Tell me a joke"], reply: "Roses are red…", key: "key-a")
+        let a2 = chatRecord(turns: ["Tell me a joke", "Why did the chicken…", "Another"], reply: "Knock knock.", key: "key-a")
+        let b2 = chatRecord(
+            system: "You are a poet.", turns: ["Tell me a joke", "Roses are red…", "Another"], reply: "Violets…", key: "key-a")
+        let store = try await write([a1, b1, a2, b2], to: directory)
+        #expect(try store.call(id: a2.id)?.sessionID == a1.id)
+        #expect(try store.call(id: b2.id)?.sessionID == b1.id)
+    }
+
+    @Test func identicalFirstTurnsFromTwoUsersStayTwoSessions() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        // Same question, same (deterministic) answer, same key: nothing tells the users apart yet.
+        let a1 = chatRecord(turns: ["Hi"], reply: "Hello!")
+        let b1 = chatRecord(turns: ["Hi"], reply: "Hello!")
+        let a2 = chatRecord(turns: ["Hi", "Hello!", "What is 2+2?"], reply: "4")
+        let b2 = chatRecord(turns: ["Hi", "Hello!", "Name a color"], reply: "Blue")
+        let store = try await write([a1, b1, a2, b2], to: directory)
+        let sessions = try [a1, b1, a2, b2].map { try #require(try store.call(id: $0.id)?.sessionID) }
+        #expect(sessions[0] != sessions[1])  // first turns never join anything
+        #expect(sessions[2] != sessions[3])  // each second turn continues a different waiting session
+        #expect(Set(sessions).count == 2)
+    }
+
+    @Test func differentKeysNeverShareASession() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let a1 = chatRecord(turns: ["Hi"], reply: "Hello!", key: "key-a")
+        let b2 = chatRecord(turns: ["Hi", "Hello!", "Bye"], reply: "Bye!", key: "key-b")
+        let store = try await write([a1, b2], to: directory)
+        #expect(try store.call(id: b2.id)?.sessionID == b2.id)
+    }
+
+    @Test func anExplicitSessionIsKept() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let a1 = chatRecord(turns: ["Hi"], reply: "Hello!")
+        let a2 = chatRecord(turns: ["Hi", "Hello!", "Bye"], reply: "Bye!", session: "my-session")
+        let store = try await write([a1, a2], to: directory)
+        #expect(try store.call(id: a2.id)?.sessionID == "my-session")
+        #expect(try store.call(id: a2.id)?.sessionSource == .header)
+    }
+}
