@@ -32,13 +32,6 @@ public enum Conversation {
         return .object(out)
     }
 
-    /// The normalized messages of a call's context (OpenAI `messages` array), or nil
-    /// when the context is not a message list.
-    public static func messages(ofContext context: JSONValue?) -> [JSONValue]? {
-        guard let list = context?.arrayValue, !list.isEmpty else { return nil }
-        return list.map(normalize)
-    }
-
     /// The assistant message a client sends back in its next turn for this call's answer.
     public static func reply(output: String?, toolCalls: JSONValue?) -> JSONValue? {
         let hasText = !(output ?? "").isEmpty

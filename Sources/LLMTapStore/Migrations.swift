@@ -87,16 +87,17 @@ enum Migrations {
             """,
         """
         CREATE TABLE messages (
-          hash TEXT PRIMARY KEY NOT NULL,              -- SHA-256 (hex) of the normalized message's canonical JSON
-          message TEXT NOT NULL CHECK (json_valid(message))
-        ) WITHOUT ROWID
+          id INTEGER PRIMARY KEY,
+          hash BLOB NOT NULL UNIQUE,                   -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
+          message TEXT NOT NULL CHECK (json_valid(message))   -- the message as first seen
+        )
         """,
         """
         CREATE TABLE nodes (
           id INTEGER PRIMARY KEY,
           parent_id INTEGER NOT NULL,                  -- 0 for the first message of a conversation
-          message_hash TEXT NOT NULL REFERENCES messages (hash),
-          UNIQUE (parent_id, message_hash)
+          message_id INTEGER NOT NULL REFERENCES messages (id),
+          UNIQUE (parent_id, message_id)
         )
         """,
         "CREATE INDEX calls_by_reply_node ON calls (reply_node) WHERE reply_node IS NOT NULL",

@@ -9,7 +9,7 @@ extension Store {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM calls WHERE id = ?", arguments: [id]) else {
                 return nil
             }
-            var record = Self.record(from: row)
+            var record = try Self.record(from: row, db: db)
             if let payload = try Row.fetchOne(db, sql: "SELECT * FROM payloads WHERE call_id = ?", arguments: [id]) {
                 record.requestBody = try PayloadCodec.decompress(payload["request"], size: payload["request_size"])
                 record.responseBody = try PayloadCodec.decompress(payload["response"], size: payload["response_size"])
@@ -22,7 +22,9 @@ extension Store {
     /// Calls in creation order, newest last (tests and the CLI; the query API pages).
     public func calls(limit: Int = 1000) throws -> [CallRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM calls ORDER BY id LIMIT ?", arguments: [limit]).map(Self.record)
+            try Row.fetchAll(db, sql: "SELECT * FROM calls ORDER BY id LIMIT ?", arguments: [limit]).map {
+                try Self.record(from: $0, db: db)
+            }
         }
     }
 
@@ -30,7 +32,7 @@ extension Store {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM calls") ?? 0 }
     }
 
-    static func record(from row: Row) -> CallRecord {
+    static func record(from row: Row, db: Database) throws -> CallRecord {
         var r = CallRecord(
             id: row["id"], createdAt: row["created_at"], provider: row["provider"],
             endpoint: row["endpoint"], apiFormat: row["api_format"],
@@ -44,6 +46,7 @@ extension Store {
         r.model = row["model"]
         r.parameters = json(row["parameters"])
         r.context = json(row["context"])
+        if r.context == nil, let node: Int64 = row["context_node"] { r.context = try context(endingAt: node, db: db) }
         r.chatInput = row["chat_input"]
         r.isStream = row["is_stream"]
         r.usageInjected = row["usage_injected"]
@@ -74,7 +77,21 @@ extension Store {
         return r
     }
 
-    private static func json(_ text: String?) -> JSONValue? {
+    /// The messages on the path from the root to `node`, in order.
+    static func context(endingAt node: Int64, db: Database) throws -> JSONValue {
+        let statement = try db.cachedStatement(
+            sql: """
+                WITH RECURSIVE path (id, parent_id, message_id, depth) AS (
+                  SELECT id, parent_id, message_id, 0 FROM nodes WHERE id = ?
+                  UNION ALL
+                  SELECT n.id, n.parent_id, n.message_id, path.depth + 1 FROM nodes n JOIN path ON n.id = path.parent_id
+                )
+                SELECT m.message FROM path JOIN messages m ON m.id = path.message_id ORDER BY path.depth DESC
+                """)
+        return .array(try String.fetchAll(statement, arguments: [node]).compactMap { json($0) })
+    }
+
+    static func json(_ text: String?) -> JSONValue? {
         text.flatMap { JSONValue.parse(Array($0.utf8)) }
     }
 }

@@ -17,47 +17,83 @@ import Synchronization
 ///   most recent; a first turn alone never joins anything.
 /// A call that continues nothing starts a session named by its own id.
 extension Store {
-    /// Node ids by (parent, message hash), kept by the writer; nodes are never renumbered.
+    /// Message ids by hash and node ids by (parent, message), kept by the writer;
+    /// ids are never reused while llmtap runs. Bounded.
     final class NodeCache: Sendable {
-        private let entries = Mutex<[String: Int64]>([:])
+        struct NodeKey: Hashable {
+            var parent: Int64
+            var message: Int64
+        }
+
+        private let state = Mutex((messages: [Data: Int64](), nodes: [NodeKey: Int64]()))
         static let limit = 200_000
 
-        func get(_ key: String) -> Int64? { entries.withLock { $0[key] } }
+        func message(_ hash: Data) -> Int64? { state.withLock { $0.messages[hash] } }
+        func node(_ key: NodeKey) -> Int64? { state.withLock { $0.nodes[key] } }
 
-        func set(_ key: String, _ id: Int64) {
-            entries.withLock { entries in
-                if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
-                entries[key] = id
+        func set(message hash: Data, _ id: Int64) {
+            state.withLock { state in
+                if state.messages.count >= Self.limit { state.messages.removeAll(keepingCapacity: true) }
+                state.messages[hash] = id
+            }
+        }
+
+        func set(node key: NodeKey, _ id: Int64) {
+            state.withLock { state in
+                if state.nodes.count >= Self.limit { state.nodes.removeAll(keepingCapacity: true) }
+                state.nodes[key] = id
             }
         }
     }
 
     static func nodePath(_ thread: Thread, db: Database, cache: NodeCache) throws -> (context: [Int64], reply: Int64?) {
         var parent: Int64 = 0
+        var parentIsNew = false
         var path: [Int64] = []
         path.reserveCapacity(thread.messages.count)
         for message in thread.messages {
-            parent = try node(parent: parent, message, db: db, cache: cache)
+            (parent, parentIsNew) = try node(parent: parent, parentIsNew: parentIsNew, message, db: db, cache: cache)
             path.append(parent)
         }
-        let reply = try thread.reply.map { try node(parent: parent, $0, db: db, cache: cache) }
+        let reply = try thread.reply.map {
+            try node(parent: parent, parentIsNew: parentIsNew, $0, db: db, cache: cache).id
+        }
         return (path, reply)
     }
 
-    private static func node(parent: Int64, _ message: HashedMessage, db: Database, cache: NodeCache) throws -> Int64 {
-        let key = "\(parent):\(message.hash)"
-        if let id = cache.get(key) { return id }
-        let find = try db.cachedStatement(sql: "SELECT id FROM nodes WHERE parent_id = ? AND message_hash = ?")
-        if let id = try Int64.fetchOne(find, arguments: [parent, message.hash]) {
-            cache.set(key, id)
-            return id
+    private static func node(
+        parent: Int64, parentIsNew: Bool, _ message: HashedMessage, db: Database, cache: NodeCache
+    ) throws -> (id: Int64, isNew: Bool) {
+        let messageID = try self.messageID(message, db: db, cache: cache)
+        let key = NodeCache.NodeKey(parent: parent, message: messageID)
+        if let id = cache.node(key) { return (id, false) }
+        // A node created in this very walk has no children yet: no need to look.
+        if !parentIsNew {
+            let find = try db.cachedStatement(sql: "SELECT id FROM nodes WHERE parent_id = ? AND message_id = ?")
+            if let id = try Int64.fetchOne(find, arguments: [parent, messageID]) {
+                cache.set(node: key, id)
+                return (id, false)
+            }
         }
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO messages (hash, message) VALUES (?, ?)")
-            .execute(arguments: [message.hash, message.json])
-        try db.cachedStatement(sql: "INSERT INTO nodes (parent_id, message_hash) VALUES (?, ?)")
-            .execute(arguments: [parent, message.hash])
+        try db.cachedStatement(sql: "INSERT INTO nodes (parent_id, message_id) VALUES (?, ?)")
+            .execute(arguments: [parent, messageID])
         let id = db.lastInsertedRowID
-        cache.set(key, id)
+        cache.set(node: key, id)
+        return (id, true)
+    }
+
+    private static func messageID(_ message: HashedMessage, db: Database, cache: NodeCache) throws -> Int64 {
+        if let id = cache.message(message.hash) { return id }
+        let find = try db.cachedStatement(sql: "SELECT id FROM messages WHERE hash = ?")
+        let id: Int64
+        if let existing = try Int64.fetchOne(find, arguments: [message.hash]) {
+            id = existing
+        } else {
+            try db.cachedStatement(sql: "INSERT INTO messages (hash, message) VALUES (?, ?)")
+                .execute(arguments: [message.hash, message.json])
+            id = db.lastInsertedRowID
+        }
+        cache.set(message: message.hash, id)
         return id
     }
 

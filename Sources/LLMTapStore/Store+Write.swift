@@ -29,13 +29,15 @@ extension Store {
         var reply: HashedMessage?
     }
 
+    /// A message keyed by the hash of its normalized form, kept in the form first seen.
     struct HashedMessage: Sendable {
-        var hash: String
+        /// 16 bytes: short keys keep the hash index small, and collisions stay out of reach (2^64).
+        var hash: Data
         var json: String
 
         init(_ message: JSONValue) {
+            hash = Data(SHA256.hash(data: Data(Conversation.normalize(message).canonicalText.utf8)).prefix(16))
             json = message.canonicalText
-            hash = SHA256.hash(data: Data(json.utf8)).map { String(format: "%02x", $0) }.joined()
         }
     }
 
@@ -54,14 +56,15 @@ extension Store {
                 ]
             }
             var thread: Thread?
-            if let messages = Conversation.messages(ofContext: record.context) {
+            if let messages = record.context?.arrayValue, !messages.isEmpty {
                 thread = Thread(
-                    messages: messages.map(HashedMessage.init),
-                    reply: Conversation.reply(output: record.output, toolCalls: record.toolCalls).map(HashedMessage.init))
+                    messages: messages.map { HashedMessage($0) },
+                    reply: Conversation.reply(output: record.output, toolCalls: record.toolCalls).map { HashedMessage($0) })
             }
             calls.append(
                 PreparedCall(
-                    id: record.id, values: values(record), payload: payload, thread: thread,
+                    id: record.id, values: values(record, storingContext: thread == nil), payload: payload,
+                    thread: thread,
                     needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
                     chatInput: record.chatInput, output: record.output))
         }
@@ -130,12 +133,14 @@ extension Store {
         VALUES (?, ?, ?, ?, ?, ?, ?)
         """
 
-    static func values(_ r: CallRecord) -> [DatabaseValue] {
+    /// The `calls` row. A message-list context is not stored here but as the path to
+    /// `context_node` (each message once, in `messages`); other contexts (a prompt) are.
+    static func values(_ r: CallRecord, storingContext: Bool = true) -> [DatabaseValue] {
         let u = r.usage
         let values: [(any DatabaseValueConvertible)?] = [
             r.id, r.createdAt, r.sessionID, r.sessionSource?.rawValue, r.provider, r.endpoint, r.apiFormat,
             r.keyFingerprint, r.clientAddress, JSONValue.object(r.tags.mapValues { .string($0) }).canonicalText,
-            r.model, r.parameters?.canonicalText, r.context?.canonicalText, r.chatInput,
+            r.model, r.parameters?.canonicalText, storingContext ? r.context?.canonicalText : nil, r.chatInput,
             r.isStream, r.usageInjected, r.noLog, r.httpStatus, r.output,
             r.outputs.map { JSONValue.array($0.map { .string($0) }).canonicalText }, r.toolCalls?.canonicalText,
             r.finishReason, r.responseModel, r.errorType, r.errorMessage, r.outcome.rawValue,

@@ -20,6 +20,11 @@ public final class Store: Sendable {
             // WAL with synchronous=NORMAL: a committed transaction survives a crash or kill -9 of
             // llmtap; only a power loss can take the last few back (see README, "Durability").
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Index lookups (threading, ids) hit pages all over the file: keep 64 MiB of them
+            // in cache and read the rest through a memory map instead of a syscall per page.
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA mmap_size = 268435456")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Migrations.migrator.migrate(pool)

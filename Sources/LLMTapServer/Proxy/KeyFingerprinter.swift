@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTPTypes
+import LLMTapCore
 import Synchronization
 
 /// Attributes calls to provider keys without keeping them: a key's fingerprint is
@@ -39,8 +40,7 @@ struct KeyFingerprinter: Sendable {
     func fingerprint(_ key: String) -> String {
         if let known = cache.entries.withLock({ $0[key] }) { return known }
         let mac = HMAC<SHA256>.authenticationCode(for: Data(key.utf8), using: SymmetricKey(data: secret))
-        let hex = Array("0123456789abcdef".utf8)
-        let fingerprint = String(decoding: mac.prefix(8).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xF)]] }, as: UTF8.self)
+        let fingerprint = Hex.string(mac.prefix(8))
         cache.entries.withLock { entries in
             if entries.count >= 1024 { entries.removeAll(keepingCapacity: true) }
             entries[key] = fingerprint
