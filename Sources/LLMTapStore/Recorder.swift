@@ -48,6 +48,8 @@ public final class Recorder: Service, Sendable {
 
     public let store: Store
     public let spool: Spool
+    /// Calls as they are committed.
+    public let feed = CallFeed()
     let configuration: Configuration
     let logger: Logger
     private let state = Mutex(State())
@@ -161,10 +163,11 @@ public final class Recorder: Service, Sendable {
         while true {
             let next = takeBatch()
             let toWrite = prepared
-            async let written: Void = store.write(toWrite)
+            async let written = store.write(toWrite)
             let nextPrepared = next.isEmpty ? nil : try? Store.prepare(next)
             do {
-                try await written
+                let sessions = try await written
+                feed.publish(current, sessions: sessions)
                 state.withLock { s in
                     s.stats.written += current.count
                     s.stats.batches += 1
@@ -204,10 +207,13 @@ public final class Recorder: Service, Sendable {
             return
         }
         do {
+            var sessions: [String: String] = [:]
             for start in stride(from: 0, to: records.count, by: configuration.batchSize) {
-                try await store.insert(Array(records[start..<min(start + configuration.batchSize, records.count)]))
+                let assigned = try await store.insert(Array(records[start..<min(start + configuration.batchSize, records.count)]))
+                sessions.merge(assigned) { _, new in new }
             }
             spool.replayFinished()
+            feed.publish(records, sessions: sessions)
             state.withLock { s in
                 s.stats.replayed += records.count
                 s.stats.written += records.count

@@ -74,9 +74,12 @@ extension Store {
     /// Writes a prepared batch in one transaction: threads each call into its
     /// conversation, then inserts it with its payloads, tags and search text.
     /// A call already present (a spool replayed twice) is left as it is.
-    func write(_ batch: PreparedBatch) async throws {
+    /// - Returns: the sessions threading assigned, by call id.
+    @discardableResult
+    func write(_ batch: PreparedBatch) async throws -> [String: String] {
         let nodes = nodeCache
-        try await pool.write { db in
+        return try await pool.write { db in
+            var assigned: [String: String] = [:]
             let insertCall = try db.cachedStatement(sql: Self.insertCall)
             let insertPayload = try db.cachedStatement(sql: Self.insertPayload)
             let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
@@ -89,8 +92,9 @@ extension Store {
                     values[Self.column("context_node")] = path.context.last!.databaseValue
                     values[Self.column("reply_node")] = path.reply.databaseValue
                     if call.needsSession {
-                        let session = try Self.findSession(path: path.context, key: call.keyFingerprint, db: db)
-                        values[Self.column("session_id")] = (session ?? call.id).databaseValue
+                        let session = try Self.findSession(path: path.context, key: call.keyFingerprint, db: db) ?? call.id
+                        assigned[call.id] = session
+                        values[Self.column("session_id")] = session.databaseValue
                         values[Self.column("session_source")] = "auto".databaseValue
                     }
                 }
@@ -103,11 +107,13 @@ extension Store {
                     try insertSearch.execute(arguments: [rowID, call.chatInput, call.output])
                 }
             }
+            return assigned
         }
     }
 
     /// Prepares and writes a batch (spool replays, tests).
-    func insert(_ batch: [CallRecord]) async throws {
+    @discardableResult
+    func insert(_ batch: [CallRecord]) async throws -> [String: String] {
         try await write(Self.prepare(batch))
     }
 

@@ -13,6 +13,7 @@ import ServiceLifecycle
 struct Tap: Sendable {
     let proxyPort: Int
     let apiPort: Int
+    let upstreamPort: Int
     let app: LLMTapApplication
     let upstream: FakeUpstream
     let directory: URL
@@ -87,7 +88,7 @@ struct Tap: Sendable {
                     if proxyPort != 0 && apiPort != 0 { break }
                 }
                 let tap = Tap(
-                    proxyPort: proxyPort, apiPort: apiPort, app: app, upstream: upstream, directory: directory,
+                    proxyPort: proxyPort, apiPort: apiPort, upstreamPort: upstreamPort, app: app, upstream: upstream, directory: directory,
                     group: group)
                 do {
                     try await body(tap)

@@ -2,28 +2,217 @@ import Foundation
 import Hummingbird
 import LLMTapCore
 import LLMTapStore
+import NIOCore
+import ServiceLifecycle
 
-/// The query API listener. This first cut serves `/healthz` (recorder and spool
-/// health); the session, request and cost endpoints of SPEC §5 build on it.
+/// The query API (SPEC §5): sessions, requests, raw bytes, cost, stats, live events,
+/// health and the OpenAPI document. Every answer is JSON; errors are
+/// `{"error":{"message","type"}}` with a 4xx status for bad parameters.
 func buildQueryRouter(recorder: Recorder, apiToken: String?) -> Router<BasicRequestContext> {
+    let store = recorder.store
     let router = Router()
+    router.middlewares.add(APIErrorMiddleware())
+    if let apiToken { router.middlewares.add(BearerTokenMiddleware(token: apiToken)) }
+
     router.get("healthz") { _, _ -> Response in
         let stats = recorder.stats
         let healthy = stats.databaseHealthy
-        let json = JSONValue.object([
-            "status": .string(healthy ? "ok" : "degraded"),
-            "database": .string(healthy ? "ok" : "failing"),
-            "recorder": .object([
-                "queued": .int(Int64(stats.queued)), "written": .int(Int64(stats.written)),
-                "spooled": .int(Int64(stats.spooled)), "replayed": .int(Int64(stats.replayed)),
-                "dropped": .int(Int64(stats.dropped)),
-            ]),
-        ])
+        return json(
+            .object([
+                "status": .string(healthy ? "ok" : "degraded"),
+                "database": .string(healthy ? "ok" : "failing"),
+                "recorder": .object([
+                    "queued": .int(Int64(stats.queued)), "written": .int(Int64(stats.written)),
+                    "spooled": .int(Int64(stats.spooled)), "replayed": .int(Int64(stats.replayed)),
+                    "dropped": .int(Int64(stats.dropped)),
+                ]),
+            ]), status: healthy ? .ok : .serviceUnavailable)
+    }
+
+    router.get("openapi.json") { _, _ -> Response in
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.text)))
+    }
+
+    router.get("api/sessions") { request, _ -> Response in
+        let query = QueryParameters(request)
+        let page = try store.sessions(filter: try query.filter(), limit: try query.limit(), cursor: query["cursor"])
+        return json(.object(["sessions": .array(page.items.map(APIJSON.session)), "next_cursor": APIJSON.string(page.nextCursor)]))
+    }
+
+    router.get("api/sessions/:id") { _, context -> Response in
+        let id = try context.parameters.require("id")
+        guard let (summary, calls) = try store.session(id: id) else { throw APIError.notFound("session \(id)") }
+        var object = APIJSON.session(summary).objectValue!
+        object["calls"] = .array(calls.map { APIJSON.call($0, detail: true) })
+        return json(.object(object))
+    }
+
+    router.get("api/requests") { request, _ -> Response in
+        let query = QueryParameters(request)
+        let page = try store.requests(filter: try query.filter(), limit: try query.limit(), cursor: query["cursor"])
+        return json(
+            .object([
+                "requests": .array(page.items.map { APIJSON.call($0, detail: false) }),
+                "next_cursor": APIJSON.string(page.nextCursor),
+            ]))
+    }
+
+    router.get("api/requests/:id") { _, context -> Response in
+        let id = try context.parameters.require("id")
+        guard let call = try store.call(id: id) else { throw APIError.notFound("request \(id)") }
+        return json(APIJSON.call(call, detail: true))
+    }
+
+    router.get("api/requests/:id/raw") { _, context -> Response in
+        let id = try context.parameters.require("id")
+        guard let call = try store.call(id: id) else { throw APIError.notFound("request \(id)") }
+        return json(
+            .object([
+                "id": .string(call.id),
+                "request_base64": .string(Data(call.requestBody).base64EncodedString()),
+                "request_size": .int(Int64(call.requestBody.count)),
+                "response_base64": .string(Data(call.responseBody).base64EncodedString()),
+                "response_size": .int(Int64(call.responseBody.count)),
+                "response_content_encoding": APIJSON.string(call.responseContentEncoding),
+                "no_log": .bool(call.noLog),
+            ]))
+    }
+
+    router.get("api/requests/:id/raw/:part") { _, context -> Response in
+        let id = try context.parameters.require("id")
+        let part = try context.parameters.require("part")
+        guard part == "request" || part == "response" else { throw APIError.notFound("raw part \(part)") }
+        guard let call = try store.call(id: id) else { throw APIError.notFound("request \(id)") }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        if part == "response", let encoding = call.responseContentEncoding { headers[.contentEncoding] = encoding }
+        let bytes = part == "request" ? call.requestBody : call.responseBody
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    router.get("api/cost") { request, _ -> Response in
+        let query = QueryParameters(request)
+        let groupText = query["group_by"] ?? "model"
+        guard let grouping = CostGrouping(groupText) else {
+            throw APIError.badParameter("group_by", "model, provider, day, hour, session, api_key or tag:<key>")
+        }
+        let report = try store.cost(groupBy: grouping, filter: try query.filter())
+        return json(
+            .object([
+                "group_by": .string(groupText),
+                "total_cost_usd": APIJSON.dollars(report.total.costNanoUSD),
+                "input_tokens": .int(report.total.inputTokens),
+                "output_tokens": .int(report.total.outputTokens),
+                "requests": .int(Int64(report.total.requests)),
+                "unpriced_requests": .int(Int64(report.total.unpricedRequests)),
+                "groups": .array(report.groups.map { APIJSON.costGroup($0) }),
+                "unpriced": .array(report.unpriced.map { APIJSON.costGroup($0, keyName: "model") }),
+            ]))
+    }
+
+    router.get("api/stats") { request, _ -> Response in
+        let stats = try store.stats(filter: try QueryParameters(request).filter())
+        return json(
+            .object([
+                "models": .array(
+                    stats.map { s in
+                        .object([
+                            "model": .string(s.model), "requests": .int(Int64(s.requests)),
+                            "latency_s": APIJSON.percentiles(s.latency), "ttft_s": APIJSON.percentiles(s.ttft),
+                            "inter_token_latency_s": APIJSON.percentiles(s.itl),
+                            "tokens_per_second": APIJSON.percentiles(s.tokensPerSecond),
+                        ])
+                    })
+            ]))
+    }
+
+    router.get("api/events") { _, _ -> Response in
+        let calls = recorder.feed.subscribe()
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
         return Response(
-            status: healthy ? .ok : .serviceUnavailable, headers: headers,
-            body: .init(byteBuffer: ByteBuffer(string: json.canonicalText)))
+            status: .ok, headers: headers,
+            body: .init { writer in
+                try await writer.write(ByteBuffer(string: ": llmtap events\n\n"))
+                // An event stream never ends by itself: it ends when llmtap shuts down.
+                try await withGracefulShutdownHandler {
+                    for await call in calls {
+                        let data = APIJSON.call(call, detail: false).canonicalText
+                        try await writer.write(ByteBuffer(string: "id: \(call.id)\nevent: call\ndata: \(data)\n\n"))
+                    }
+                } onGracefulShutdown: {
+                    recorder.feed.finishAll()
+                }
+                try await writer.finish(nil)
+            })
     }
     return router
+}
+
+func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.canonicalText)))
+}
+
+func errorResponse(_ status: HTTPResponse.Status, type: String, message: String) -> Response {
+    json(.object(["error": .object(["message": .string(message), "type": .string(type)])]), status: status)
+}
+
+/// Maps every failure to the JSON error envelope: `APIError` as it says, Hummingbird's
+/// own errors (404 for an unknown path) with their status, anything else as 500.
+struct APIErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return errorResponse(error.status, type: error.type, message: error.message)
+        } catch QueryError.badCursor {
+            return errorResponse(.badRequest, type: "invalid_parameter", message: "cursor: not a cursor this API gave out")
+        } catch let error as HTTPError {
+            if error.status == .notFound {
+                return errorResponse(.notFound, type: "not_found", message: "no such endpoint: \(request.uri.path)")
+            }
+            return errorResponse(error.status, type: "invalid_request", message: error.body ?? "\(error.status)")
+        } catch {
+            context.logger.error("query failed", metadata: ["llmtap.error": "\(error)"])
+            return errorResponse(.internalServerError, type: "internal_error", message: "the query failed: \(error)")
+        }
+    }
+}
+
+/// `--api-token`: every endpoint but `/healthz` needs `Authorization: Bearer <token>`.
+struct BearerTokenMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if request.uri.path == "/healthz" { return try await next(request, context) }
+        let given = request.headers[.authorization] ?? ""
+        guard Self.constantTimeEqual(given, "Bearer " + token) else {
+            var response = errorResponse(.unauthorized, type: "unauthorized", message: "this API needs Authorization: Bearer <token>")
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return difference == 0
+    }
 }

@@ -1,0 +1,339 @@
+import Foundation
+import GRDB
+import LLMTapCore
+
+/// Which calls a query looks at. Every field is optional; set ones are ANDed.
+public struct CallFilter: Sendable {
+    /// Unix seconds, inclusive / exclusive.
+    public var from: Double?
+    public var to: Double?
+    public var model: String?
+    public var provider: String?
+    /// `key` alone (any value) or `key` with `value`.
+    public var tags: [(key: String, value: String?)] = []
+    /// Full-text search over chat input and output.
+    public var text: String?
+    public var sessionID: String?
+    public var status: Int?
+    public var outcome: String?
+    /// A key fingerprint.
+    public var apiKey: String?
+
+    public init() {}
+
+    func sql() -> (clause: String, arguments: StatementArguments) {
+        var clauses: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if let from { clauses.append("calls.created_at >= ?"); arguments.append(from) }
+        if let to { clauses.append("calls.created_at < ?"); arguments.append(to) }
+        if let model { clauses.append("(calls.model = ? OR calls.response_model = ?)"); arguments += [model, model] }
+        if let provider { clauses.append("calls.provider = ?"); arguments.append(provider) }
+        for tag in tags {
+            if let value = tag.value {
+                clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.call_id = calls.id AND t.key = ? AND t.value = ?)")
+                arguments += [tag.key, value]
+            } else {
+                clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.call_id = calls.id AND t.key = ?)")
+                arguments.append(tag.key)
+            }
+        }
+        if let text {
+            clauses.append("calls.rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
+            arguments.append(Self.ftsQuery(text))
+        }
+        if let sessionID { clauses.append("calls.session_id = ?"); arguments.append(sessionID) }
+        if let status { clauses.append("calls.http_status = ?"); arguments.append(status) }
+        if let outcome { clauses.append("calls.outcome = ?"); arguments.append(outcome) }
+        if let apiKey { clauses.append("calls.key_fingerprint = ?"); arguments.append(apiKey) }
+        return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), StatementArguments(arguments))
+    }
+
+    /// Each word of the user's text as a quoted FTS5 term (all must match), so no
+    /// input is ever FTS5 syntax.
+    static func ftsQuery(_ text: String) -> String {
+        text.split(whereSeparator: { $0.isWhitespace })
+            .map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+            .joined(separator: " ")
+    }
+}
+
+/// A page of results and the opaque cursor of the next page (nil on the last one).
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var nextCursor: String?
+}
+
+public struct SessionSummary: Sendable, Equatable {
+    public var id: String
+    public var firstAt: Double
+    public var lastAt: Double
+    public var requests: Int
+    public var inputTokens: Int64
+    public var outputTokens: Int64
+    /// Sum of the priced calls; `unpricedRequests` says how many calls it leaves out.
+    public var costNanoUSD: Int64
+    public var unpricedRequests: Int
+    public var models: [String]
+}
+
+public struct CostGroup: Sendable, Equatable {
+    public var key: String?
+    public var requests: Int
+    public var inputTokens: Int64
+    public var outputTokens: Int64
+    public var costNanoUSD: Int64
+    public var unpricedRequests: Int
+}
+
+public struct CostReport: Sendable, Equatable {
+    public var total: CostGroup
+    public var groups: [CostGroup]
+    /// Calls no price covers, by model and provider: never counted as free.
+    public var unpriced: [CostGroup]
+}
+
+public struct LatencyStats: Sendable, Equatable {
+    public var model: String
+    public var requests: Int
+    public var latency: Percentiles?
+    public var ttft: Percentiles?
+    public var itl: Percentiles?
+    public var tokensPerSecond: Percentiles?
+}
+
+public struct Percentiles: Sendable, Equatable {
+    public var p50: Double
+    public var p90: Double
+    public var p99: Double
+
+    /// Nearest-rank percentiles; nil for no values.
+    init?(_ values: [Double]) {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        func rank(_ p: Double) -> Double { sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))] }
+        p50 = rank(0.5)
+        p90 = rank(0.9)
+        p99 = rank(0.99)
+    }
+}
+
+public enum CostGrouping: Sendable, Equatable {
+    case model, provider, day, hour, session, apiKey
+    case tag(String)
+
+    /// `model`, `provider`, `day`, `hour`, `session`, `api_key` or `tag:<key>`.
+    public init?(_ text: String) {
+        switch text {
+        case "model": self = .model
+        case "provider": self = .provider
+        case "day": self = .day
+        case "hour": self = .hour
+        case "session": self = .session
+        case "api_key": self = .apiKey
+        default:
+            guard text.hasPrefix("tag:"), text.count > 4 else { return nil }
+            self = .tag(String(text.dropFirst(4)))
+        }
+    }
+}
+
+extension Store {
+    public static let maximumPageSize = 500
+
+    /// Sessions with at least one call matching `filter`, most recently active first.
+    public func sessions(filter: CallFilter, limit: Int, cursor: String?) throws -> Page<SessionSummary> {
+        let (clause, arguments) = filter.sql()
+        var sql = """
+            SELECT session_id, min(created_at) AS first_at, max(created_at) AS last_at, count(*) AS requests,
+              coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+              coalesce(sum(cost_nano_usd), 0) AS cost, sum(cost_nano_usd IS NULL) AS unpriced,
+              group_concat(DISTINCT coalesce(response_model, model)) AS models
+            FROM calls
+            WHERE session_id IN (SELECT session_id FROM calls WHERE session_id IS NOT NULL AND \(clause))
+            GROUP BY session_id
+            """
+        var all = arguments
+        if let cursor {
+            guard let (lastAt, id) = Self.decodeCursor(cursor), let at = Double(lastAt) else { throw QueryError.badCursor }
+            sql += " HAVING last_at < ? OR (last_at = ? AND session_id < ?)"
+            all += [at, at, id]
+        }
+        sql += " ORDER BY last_at DESC, session_id DESC LIMIT ?"
+        all += [limit + 1]
+        let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: all) }
+        let items = rows.prefix(limit).map(Self.sessionSummary)
+        let next = rows.count > limit ? items.last.map { Self.encodeCursor(String($0.lastAt), $0.id) } : nil
+        return Page(items: Array(items), nextCursor: next)
+    }
+
+    /// One session: its summary and its calls in order (payloads left out).
+    public func session(id: String) throws -> (summary: SessionSummary, calls: [CallRecord])? {
+        try pool.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT session_id, min(created_at) AS first_at, max(created_at) AS last_at, count(*) AS requests,
+                          coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+                          coalesce(sum(cost_nano_usd), 0) AS cost, sum(cost_nano_usd IS NULL) AS unpriced,
+                          group_concat(DISTINCT coalesce(response_model, model)) AS models
+                        FROM calls WHERE session_id = ? GROUP BY session_id
+                        """, arguments: [id])
+            else { return nil }
+            let calls = try Row.fetchAll(
+                db, sql: "SELECT * FROM calls WHERE session_id = ? ORDER BY created_at, id", arguments: [id]
+            ).map { try Self.record(from: $0, db: db) }
+            return (Self.sessionSummary(row), calls)
+        }
+    }
+
+    /// Calls matching `filter`, newest first (payloads left out).
+    public func requests(filter: CallFilter, limit: Int, cursor: String?) throws -> Page<CallRecord> {
+        let (clause, arguments) = filter.sql()
+        var sql = "SELECT * FROM calls WHERE \(clause)"
+        var all = arguments
+        if let cursor {
+            guard let (id, _) = Self.decodeCursor(cursor) else { throw QueryError.badCursor }
+            sql += " AND calls.id < ?"
+            all += [id]
+        }
+        sql += " ORDER BY calls.id DESC LIMIT ?"
+        all += [limit + 1]
+        let records = try pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: all).map { try Self.record(from: $0, db: db) }
+        }
+        let items = Array(records.prefix(limit))
+        let next = records.count > limit ? items.last.map { Self.encodeCursor($0.id, "") } : nil
+        return Page(items: items, nextCursor: next)
+    }
+
+    /// Spend and tokens, in total and by `grouping`, for the calls matching `filter`.
+    public func cost(groupBy grouping: CostGrouping, filter: CallFilter) throws -> CostReport {
+        let (clause, arguments) = filter.sql()
+        let key: String
+        var join = ""
+        var all = StatementArguments()
+        switch grouping {
+        case .model: key = "coalesce(calls.response_model, calls.model)"
+        case .provider: key = "calls.provider"
+        case .day: key = "strftime('%Y-%m-%d', calls.created_at, 'unixepoch')"
+        case .hour: key = "strftime('%Y-%m-%dT%H:00Z', calls.created_at, 'unixepoch')"
+        case .session: key = "calls.session_id"
+        case .apiKey: key = "calls.key_fingerprint"
+        case .tag(let name):
+            key = "g.value"
+            join = "LEFT JOIN tags g ON g.call_id = calls.id AND g.key = ?"
+            all += [name]
+        }
+        all += arguments
+        let measures = """
+            count(*) AS requests, coalesce(sum(calls.input_tokens), 0) AS input_tokens,
+            coalesce(sum(calls.output_tokens), 0) AS output_tokens, coalesce(sum(calls.cost_nano_usd), 0) AS cost,
+            sum(calls.cost_nano_usd IS NULL) AS unpriced
+            """
+        return try pool.read { db in
+            let groups = try Row.fetchAll(
+                db,
+                sql: "SELECT \(key) AS key, \(measures) FROM calls \(join) WHERE \(clause) GROUP BY 1 ORDER BY cost DESC, requests DESC, key",
+                arguments: all
+            ).map(Self.costGroup)
+            let total = try Row.fetchOne(db, sql: "SELECT NULL AS key, \(measures) FROM calls WHERE \(clause)", arguments: arguments)
+                .map(Self.costGroup)!
+            let unpriced = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT coalesce(calls.response_model, calls.model) || ' @ ' || calls.provider AS key, \(measures)
+                    FROM calls WHERE \(clause) AND calls.cost_nano_usd IS NULL AND calls.model IS NOT NULL
+                      AND calls.input_tokens IS NOT NULL
+                    GROUP BY 1 ORDER BY requests DESC
+                    """, arguments: arguments
+            ).map(Self.costGroup)
+            return CostReport(total: total, groups: groups, unpriced: unpriced)
+        }
+    }
+
+    /// Latency, TTFT, inter-token latency and tokens/s percentiles per model.
+    public func stats(filter: CallFilter) throws -> [LatencyStats] {
+        let (clause, arguments) = filter.sql()
+        let rows = try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT coalesce(response_model, model, '(none)') AS model, latency_s, ttft_s, itl_s, tokens_per_second
+                    FROM calls WHERE \(clause)
+                    """, arguments: arguments)
+        }
+        var byModel: [String: (latency: [Double], ttft: [Double], itl: [Double], tps: [Double], count: Int)] = [:]
+        for row in rows {
+            let model: String = row["model"]
+            var entry = byModel[model] ?? ([], [], [], [], 0)
+            entry.count += 1
+            entry.latency.append(row["latency_s"])
+            if let v: Double = row["ttft_s"] { entry.ttft.append(v) }
+            if let v: Double = row["itl_s"] { entry.itl.append(v) }
+            if let v: Double = row["tokens_per_second"] { entry.tps.append(v) }
+            byModel[model] = entry
+        }
+        return byModel.keys.sorted().map { model in
+            let e = byModel[model]!
+            return LatencyStats(
+                model: model, requests: e.count, latency: Percentiles(e.latency), ttft: Percentiles(e.ttft),
+                itl: Percentiles(e.itl), tokensPerSecond: Percentiles(e.tps))
+        }
+    }
+
+    /// Calls written after `afterRowID`, oldest first, with the rowid to continue from (`llmtap tail`).
+    public func calls(afterRowID: Int64, limit: Int = 100) throws -> (calls: [CallRecord], last: Int64) {
+        try pool.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT rowid AS row_id, * FROM calls WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                arguments: [afterRowID, limit])
+            let last = rows.last.map { $0["row_id"] as Int64 } ?? afterRowID
+            return (try rows.map { try Self.record(from: $0, db: db) }, last)
+        }
+    }
+
+    /// The rowid of the newest call (0 when there is none).
+    public func lastRowID() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(rowid), 0) FROM calls") ?? 0 }
+    }
+
+    /// The migrations applied, in order (`llmtap check`).
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try Migrations.migrator.appliedIdentifiers(db).sorted() }
+    }
+
+    static func sessionSummary(_ row: Row) -> SessionSummary {
+        SessionSummary(
+            id: row["session_id"], firstAt: row["first_at"], lastAt: row["last_at"], requests: row["requests"],
+            inputTokens: row["input_tokens"], outputTokens: row["output_tokens"], costNanoUSD: row["cost"],
+            unpricedRequests: row["unpriced"],
+            models: ((row["models"] as String?) ?? "").split(separator: ",").map(String.init).sorted())
+    }
+
+    static func costGroup(_ row: Row) -> CostGroup {
+        CostGroup(
+            key: row["key"], requests: row["requests"], inputTokens: row["input_tokens"],
+            outputTokens: row["output_tokens"], costNanoUSD: row["cost"], unpricedRequests: row["unpriced"] ?? 0)
+    }
+
+    /// Cursors are opaque to clients: base64url of the sort key.
+    static func encodeCursor(_ a: String, _ b: String) -> String {
+        Data("\(a)\n\(b)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeCursor(_ cursor: String) -> (String, String)? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        return (String(parts[0]), String(parts[1]))
+    }
+}
+
+public enum QueryError: Error, Equatable {
+    case badCursor
+}
