@@ -53,6 +53,7 @@ logger.logLevel = .warning
 let store = try Store(path: path)
 var configuration = Recorder.Configuration()
 configuration.capacity = calls  // the whole load queued at once: this measures the writer, not the producer
+if let size = ProcessInfo.processInfo.environment["BENCH_BATCH"].flatMap(Int.init) { configuration.batchSize = size }
 let recorder = Recorder(store: store, spool: Spool(path: path + ".spool"), configuration: configuration, logger: logger)
 let records = (0..<calls).map(record)
 let requestBytes = records.reduce(0) { $0 + $1.requestBody.count + $1.responseBody.count }

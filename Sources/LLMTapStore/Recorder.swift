@@ -16,8 +16,8 @@ import Synchronization
 public final class Recorder: Service, Sendable {
     public struct Configuration: Sendable {
         /// Calls held in memory before spilling to the spool.
-        public var capacity: Int = 10_000
-        public var batchSize: Int = 512
+        public var capacity: Int = 20_000
+        public var batchSize: Int = 2048
         /// How long the first call of a batch may wait for others.
         public var flushInterval: Duration = .milliseconds(10)
         /// How often a spool is retried while nothing new arrives.
