@@ -144,11 +144,7 @@ extension Store {
     public func sessions(filter: CallFilter, limit: Int, cursor: String?) throws -> Page<SessionSummary> {
         let (clause, arguments) = filter.sql()
         var sql = """
-            SELECT session_id, min(created_at) AS first_at, max(created_at) AS last_at, count(*) AS requests,
-              coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
-              coalesce(sum(cost_nano_usd), 0) AS cost, sum(cost_nano_usd IS NULL) AS unpriced,
-              group_concat(DISTINCT coalesce(response_model, model)) AS models
-            FROM calls
+            \(Self.sessionSummarySelect)
             WHERE session_id IN (SELECT session_id FROM calls WHERE session_id IS NOT NULL AND \(clause))
             GROUP BY session_id
             """
@@ -173,11 +169,7 @@ extension Store {
                 let row = try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT session_id, min(created_at) AS first_at, max(created_at) AS last_at, count(*) AS requests,
-                          coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
-                          coalesce(sum(cost_nano_usd), 0) AS cost, sum(cost_nano_usd IS NULL) AS unpriced,
-                          group_concat(DISTINCT coalesce(response_model, model)) AS models
-                        FROM calls WHERE session_id = ? GROUP BY session_id
+                        \(Self.sessionSummarySelect) WHERE session_id = ? GROUP BY session_id
                         """, arguments: [id])
             else { return nil }
             let calls = try Row.fetchAll(
@@ -302,6 +294,15 @@ extension Store {
     public func appliedMigrations() throws -> [String] {
         try pool.read { db in try Migrations.migrator.appliedIdentifiers(db).sorted() }
     }
+
+    /// A session's summary over its calls (the caller adds WHERE and GROUP BY session_id).
+    static let sessionSummarySelect = """
+        SELECT session_id, min(created_at) AS first_at, max(created_at) AS last_at, count(*) AS requests,
+          coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+          coalesce(sum(cost_nano_usd), 0) AS cost, sum(cost_nano_usd IS NULL) AS unpriced,
+          group_concat(DISTINCT coalesce(response_model, model)) AS models
+        FROM calls
+        """
 
     static func sessionSummary(_ row: Row) -> SessionSummary {
         SessionSummary(

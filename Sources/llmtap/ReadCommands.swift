@@ -38,10 +38,7 @@ struct FilterOptions: ParsableArguments {
     }
 
     static func time(_ text: String) throws -> Double {
-        if let seconds = Double(text) { return seconds }
-        let day = ISO8601DateFormatter()
-        day.formatOptions = [.withFullDate]
-        if let date = ISO8601DateFormatter().date(from: text) ?? day.date(from: text) { return date.timeIntervalSince1970 }
+        if let seconds = Timestamps.parse(text) { return seconds }
         throw ValidationError("'\(text)' is not a Unix time, a date (2026-11-22) or an RFC 3339 time")
     }
 }

@@ -52,3 +52,15 @@ struct UsageChunkFilterTests {
         #expect(String(buffer: first) == WireSamples.text.events(includeUsage: false)[0])
     }
 }
+
+struct SpacedUsageChunkTests {
+    /// Servers that serialize with spaces (Python's json.dumps) are filtered the same way.
+    @Test func spacedJSON() {
+        var filter = OpenAIChat.UsageChunkFilter()
+        let wire = "data: {\"id\": \"x\", \"choices\": [{\"delta\": {\"content\": \"hi\"}}], \"usage\": null}\n\n"
+            + "data: {\"id\": \"x\", \"choices\": [ ], \"usage\": {\"prompt_tokens\": 3, \"completion_tokens\": 1}}\n\n"
+            + "data: [DONE]\n\n"
+        let out = String(buffer: filter.process(ByteBuffer(string: wire)))
+        #expect(out == "data: {\"id\": \"x\", \"choices\": [{\"delta\": {\"content\": \"hi\"}}]}\n\ndata: [DONE]\n\n")
+    }
+}

@@ -27,6 +27,7 @@ struct ProxyTests {
             #expect(seen.header("x-tap-meta-team") == nil)
             #expect(seen.header("x-tap-session") == nil)
             #expect(seen.path == "/v1/chat/completions")
+            #expect(seen.authority == "127.0.0.1:\(tap.upstreamPort)")  // set for the upstream, not the client's
         }
         let call = try #require(try store.calls().first)
         #expect(try store.callCount() == 1)

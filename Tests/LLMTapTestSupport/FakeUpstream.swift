@@ -20,6 +20,8 @@ public final class FakeUpstream: Sendable {
         public var body: [UInt8]
         public var headers: HTTPFields
         public var path: String
+        /// The Host header as received (HTTPTypes keeps it as the `:authority` pseudo-header).
+        public var authority: String?
 
         /// A request header by name, case-insensitively.
         public func header(_ name: String) -> String? {
@@ -72,7 +74,10 @@ public final class FakeUpstream: Sendable {
         router.post("/**") { request, context -> Response in
             let body = try await request.body.collect(upTo: 64 << 20)
             self.received.withLock {
-                $0.append(Received(body: Array(body.readableBytesView), headers: request.headers, path: request.uri.path))
+                $0.append(
+                    Received(
+                        body: Array(body.readableBytesView), headers: request.headers, path: request.uri.path,
+                        authority: request.head.authority))
             }
             let json = JSONValue.parse(body.readableBytesView)
             let model = json?["model"]?.stringValue ?? "text"

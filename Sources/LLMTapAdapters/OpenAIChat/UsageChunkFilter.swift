@@ -83,12 +83,24 @@ extension OpenAIChat {
         }
 
         static func isUsageOnlyChunk(_ value: ArraySlice<UInt8>) -> Bool {
-            // Cheap test first: only chunks that mention usage are parsed.
-            guard value.count > 8, value.firstRange(of: Array(#""usage""#.utf8)) != nil,
-                let json = JSONValue.parse(value)
+            // Cheap test first: only a chunk with an empty choices list is parsed.
+            guard hasEmptyChoices(value), let json = JSONValue.parse(value)
             else { return false }
             guard let usage = json["usage"], !usage.isNull, json["error"] == nil else { return false }
             return json["choices"]?.arrayValue?.isEmpty ?? false
+        }
+
+        /// `"choices"`, optional spaces, `:`, optional spaces, `[`, optional spaces, `]`.
+        static func hasEmptyChoices(_ value: ArraySlice<UInt8>) -> Bool {
+            guard let key = value.firstRange(of: Array(#""choices""#.utf8)) else { return false }
+            var i = key.upperBound
+            func skipSpaces() { while i < value.endIndex, OpenAIChat.isJSONWhitespace(value[i]) { i += 1 } }
+            for expected in [UInt8(ascii: ":"), UInt8(ascii: "["), UInt8(ascii: "]")] {
+                skipSpaces()
+                guard i < value.endIndex, value[i] == expected else { return false }
+                i += 1
+            }
+            return true
         }
     }
 }

@@ -46,9 +46,11 @@ struct CallObservation: Sendable {
     }
 
     private mutating func feedEvents(_ bytes: ByteBuffer, at time: UInt64) {
-        var accumulator = stream
-        sse.feed(bytes) { event in accumulator.consume(event, at: time) }
-        stream = accumulator
+        // Events first, then consumed in place: a copy of the accumulator per read would
+        // copy the text gathered so far each time.
+        var events: [SSEEvent] = []
+        sse.feed(bytes) { events.append($0) }
+        for event in events { stream.consume(event, at: time) }
     }
 
     /// Builds the record of the finished (or failed, or cancelled) call.
@@ -68,9 +70,10 @@ struct CallObservation: Sendable {
             let decoded = decodedBody()
             if isEventStream {
                 if contentEncoding != nil, let decoded { feedEvents(decoded, at: firstByteTime ?? end) }
-                var accumulator = stream
-                sse.finish { event in accumulator.consume(event, at: end) }
-                facts = accumulator.result
+                var events: [SSEEvent] = []
+                sse.finish { events.append($0) }
+                for event in events { stream.consume(event, at: end) }
+                facts = stream.result
             } else if let decoded {
                 facts = OpenAIChat.parseResponse(decoded)
             }

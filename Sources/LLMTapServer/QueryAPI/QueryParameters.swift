@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LLMTapCore
 import LLMTapStore
 
 /// A bad request to the query API: answered 4xx with `{"error":{"message","type"}}`.
@@ -50,15 +51,7 @@ struct QueryParameters {
     /// `from`/`to`: Unix seconds, a date (`2026-11-22`, UTC) or an RFC 3339 time.
     func time(_ name: String) throws -> Double? {
         guard let text = self[name] else { return nil }
-        if let seconds = Double(text), seconds.isFinite { return seconds }
-        let full = ISO8601DateFormatter()
-        if let date = full.date(from: text) { return date.timeIntervalSince1970 }
-        let fractional = ISO8601DateFormatter()
-        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = fractional.date(from: text) { return date.timeIntervalSince1970 }
-        let day = ISO8601DateFormatter()
-        day.formatOptions = [.withFullDate]
-        if let date = day.date(from: text) { return date.timeIntervalSince1970 }
+        if let seconds = Timestamps.parse(text) { return seconds }
         throw APIError.badParameter(name, "Unix seconds, a date (2026-11-22) or an RFC 3339 time")
     }
 
