@@ -47,6 +47,8 @@ public struct CallRecord: Sendable, Codable, Equatable {
     public var usage: Usage?
     /// The provider reported usage on more than one chunk (the last one counts; never summed).
     public var usageRepeated: Bool
+    /// Checks on the usage and cost that an auditor may want to look at.
+    public var usageChecks: UsageChecks
     public var costNanoUSD: Int64?
     public var pricingVersion: String?
     /// Request received → last byte sent to the client.
@@ -98,6 +100,7 @@ public struct CallRecord: Sendable, Codable, Equatable {
         self.isStream = false
         self.usageInjected = false
         self.usageRepeated = false
+        self.usageChecks = []
         self.outcome = outcome
         self.latencyS = latencyS
         self.noLog = false

@@ -46,3 +46,44 @@ public enum TokenEstimator {
         return bytes == 0 ? 0 : Int64((bytes + 3) / 4)
     }
 }
+
+/// Checks on a call's usage, stored with it so an auditor can find the calls whose
+/// counts or cost deserve a second look (`/api/requests?check=usage_missing`).
+public struct UsageChecks: OptionSet, Sendable, Hashable, Codable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// The provider answered but reported no usage.
+    public static let usageMissing = UsageChecks(rawValue: 1)
+    /// The counts are llmtap's estimate (see `TokenEstimator`).
+    public static let usageEstimated = UsageChecks(rawValue: 2)
+    /// Usage came on more than one chunk (the last one counts; never summed).
+    public static let usageRepeated = UsageChecks(rawValue: 4)
+    /// Zero output tokens reported for a non-empty output.
+    public static let zeroOutputTokens = UsageChecks(rawValue: 8)
+    /// No cost: the model is not in the pricing table, or usage is unknown.
+    public static let costUnknown = UsageChecks(rawValue: 16)
+
+    public static let names: [(String, UsageChecks)] = [
+        ("usage_missing", .usageMissing), ("usage_estimated", .usageEstimated), ("usage_repeated", .usageRepeated),
+        ("zero_output_tokens", .zeroOutputTokens), ("cost_unknown", .costUnknown),
+    ]
+
+    public var names: [String] { Self.names.filter { contains($0.1) }.map(\.0) }
+
+    public init?(name: String) {
+        guard let check = Self.names.first(where: { $0.0 == name })?.1 else { return nil }
+        self = check
+    }
+
+    /// The checks that apply to a finished call.
+    public static func of(_ record: CallRecord, providerReportedUsage: Bool, answered: Bool) -> UsageChecks {
+        var checks: UsageChecks = []
+        if answered && !providerReportedUsage { checks.insert(.usageMissing) }
+        if record.usage?.source == .estimated { checks.insert(.usageEstimated) }
+        if record.usageRepeated { checks.insert(.usageRepeated) }
+        if record.usage?.outputTokens == 0, !(record.output ?? "").isEmpty { checks.insert(.zeroOutputTokens) }
+        if record.costNanoUSD == nil, answered { checks.insert(.costUnknown) }
+        return checks
+    }
+}

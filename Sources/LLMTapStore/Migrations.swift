@@ -52,6 +52,7 @@ enum Migrations {
               reasoning_tokens INTEGER CHECK (reasoning_tokens >= 0),
               usage_source TEXT CHECK (usage_source IN ('upstream', 'estimated')),
               usage_repeated INTEGER NOT NULL DEFAULT 0 CHECK (usage_repeated IN (0, 1)),
+              usage_checks INTEGER NOT NULL DEFAULT 0,      -- bits: 1 usage missing, 2 estimated, 4 repeated, 8 zero output tokens, 16 cost unknown
               cost_nano_usd INTEGER,                        -- NULL = unknown (unpriced model or no usage), never a silent 0
               pricing_version TEXT,
               latency_s REAL NOT NULL CHECK (latency_s >= 0),

@@ -18,6 +18,8 @@ public struct CallFilter: Sendable {
     public var outcome: String?
     /// A key fingerprint.
     public var apiKey: String?
+    /// Calls with all of these usage checks.
+    public var checks: UsageChecks = []
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct CallFilter: Sendable {
         if let status { clauses.append("calls.http_status = ?"); arguments.append(status) }
         if let outcome { clauses.append("calls.outcome = ?"); arguments.append(outcome) }
         if let apiKey { clauses.append("calls.key_fingerprint = ?"); arguments.append(apiKey) }
+        if !checks.isEmpty { clauses.append("(calls.usage_checks & ?) = ?"); arguments += [checks.rawValue, checks.rawValue] }
         return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), StatementArguments(arguments))
     }
 

@@ -67,6 +67,7 @@ extension Store {
             )
         }
         r.usageRepeated = row["usage_repeated"]
+        r.usageChecks = UsageChecks(rawValue: row["usage_checks"])
         r.costNanoUSD = row["cost_nano_usd"]
         r.pricingVersion = row["pricing_version"]
         r.ttftS = row["ttft_s"]

@@ -123,7 +123,7 @@ extension Store {
         "is_stream", "usage_injected", "no_log", "http_status", "output", "outputs", "tool_calls",
         "finish_reason", "response_model", "error_type", "error_message", "outcome", "input_tokens",
         "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "usage_source",
-        "usage_repeated", "cost_nano_usd", "pricing_version", "latency_s", "ttft_s", "itl_s",
+        "usage_repeated", "usage_checks", "cost_nano_usd", "pricing_version", "latency_s", "ttft_s", "itl_s",
         "itl_p95_s", "itl_max_s", "tokens_per_second", "context_node", "reply_node",
     ]
 
@@ -159,7 +159,8 @@ extension Store {
             text(r.outputs.map { JSONValue.array($0.map { .string($0) }).canonicalText }), text(r.toolCalls?.canonicalText),
             text(r.finishReason), text(r.responseModel), text(r.errorType), text(r.errorMessage), text(r.outcome.rawValue),
             integer(u?.inputTokens), integer(u?.outputTokens), integer(u?.totalTokens), integer(u?.cachedInputTokens),
-            integer(u?.reasoningTokens), text(u?.source.rawValue), flag(r.usageRepeated), integer(r.costNanoUSD),
+            integer(u?.reasoningTokens), text(u?.source.rawValue), flag(r.usageRepeated),
+            integer(r.usageChecks.rawValue), integer(r.costNanoUSD),
             text(r.pricingVersion), real(r.latencyS), real(r.ttftS), real(r.itlS), real(r.itlP95S), real(r.itlMaxS),
             real(r.tokensPerSecond), .null, .null,
         ]

@@ -99,6 +99,7 @@ struct ProxyTests {
         let call = try #require(try store.calls().first)
         #expect(call.usage?.source == .estimated)
         #expect(call.usage?.outputTokens == TokenEstimator.estimate("Hello there!"))
+        #expect(call.usageChecks == [.usageMissing, .usageEstimated])
         #expect(call.usage?.inputTokens == TokenEstimator.estimate("You are terse.\nCapital of France?"))
     }
 

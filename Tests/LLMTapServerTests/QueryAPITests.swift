@@ -80,6 +80,11 @@ struct QueryAPITests {
             #expect(try await tap.api("/api/requests?status=500").json?["requests"]?.arrayValue?.count == 1)
             #expect(try await tap.api("/api/requests?session_id=s-explicit").json?["requests"]?.arrayValue?.count == 1)
             #expect(try await tap.api("/api/requests?tag=team").json?["requests"]?.arrayValue?.count == 2)
+            let repeated = try await tap.api("/api/requests?check=usage_repeated")
+            #expect(repeated.json?["requests"]?.arrayValue?.map { $0["usage_checks"] }
+                == [.array([.string("usage_repeated"), .string("cost_unknown")])])
+            #expect(try await tap.api("/api/requests?check=cost_unknown").json?["requests"]?.arrayValue?.count == 1)
+            #expect(try await tap.api("/api/requests?check=usage_missing").json?["requests"]?.arrayValue?.count == 0)
 
             let streamed = try #require(all.first { $0["session_id"] == .string("s-explicit") })
             let id = try #require(streamed["id"]?.stringValue)
@@ -156,7 +161,7 @@ struct QueryAPITests {
 
     @Test(arguments: [
         "/api/requests?limit=0", "/api/requests?limit=ten", "/api/requests?from=yesterday", "/api/cost?group_by=color",
-        "/api/requests?outcome=maybe", "/api/requests?status=999", "/api/sessions?cursor=garbage!",
+        "/api/requests?outcome=maybe", "/api/requests?status=999", "/api/requests?check=suspicious", "/api/sessions?cursor=garbage!",
         "/api/sessions?q=%22%3B%20DROP%20TABLE%20calls%3B--",
     ])
     func badParametersAre4xxJSON(path: String) async throws {

@@ -110,6 +110,9 @@ struct CallObservation: Sendable {
             r.costNanoUSD = cost.rawValue
             r.pricingVersion = pricing.version
         }
+        r.usageChecks = UsageChecks.of(
+            r, providerReportedUsage: facts.usage != nil,
+            answered: route.apiFormat == .openAIChat && (200..<300).contains(status ?? 0))
         if r.noLog { r.stripContent() }
         return r
     }

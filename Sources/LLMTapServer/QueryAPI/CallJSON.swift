@@ -77,6 +77,7 @@ enum APIJSON {
             "tags": .object(r.tags.mapValues(JSONValue.string)),
             "key_fingerprint": string(r.keyFingerprint),
             "no_log": .bool(r.noLog),
+            "usage_checks": .array(r.usageChecks.names.map(JSONValue.string)),
         ]
         if detail {
             object["context"] = r.context ?? .null

@@ -74,6 +74,12 @@ struct QueryParameters {
             }
             filter.status = code
         }
+        for (key, value) in all where key == "check" && !value.isEmpty {
+            guard let check = UsageChecks(name: value) else {
+                throw APIError.badParameter("check", UsageChecks.names.map(\.0).joined(separator: ", "))
+            }
+            filter.checks.insert(check)
+        }
         for (key, value) in all where key == "tag" && !value.isEmpty {
             if let colon = value.firstIndex(of: ":") {
                 filter.tags.append((String(value[..<colon]), String(value[value.index(after: colon)...])))
