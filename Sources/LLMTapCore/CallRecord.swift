@@ -61,6 +61,8 @@ public struct CallRecord: Sendable, Codable, Equatable {
     public var itlMaxS: Double?
     /// Output tokens ÷ time from first to last content chunk.
     public var tokensPerSecond: Double?
+    /// What the provider measured itself (Ollama's durations and tokens/s), beside the wire metrics.
+    public var serverMetrics: JSONValue?
 
     /// `X-Tap-No-Log`: metrics only, no content and no payloads.
     public var noLog: Bool

@@ -17,12 +17,14 @@ public struct ModelPrice: Sendable, Hashable {
         self.output = output
     }
 
-    /// The cost of a call. `inputTokens` includes the cached ones, as OpenAI reports it.
+    /// The cost of a call. `inputTokens` includes the cache reads and writes, each priced apart.
     public func cost(of usage: Usage) -> NanoUSD? {
         guard let inputTokens = usage.inputTokens, let outputTokens = usage.outputTokens else { return nil }
         let cached = min(usage.cachedInputTokens ?? 0, inputTokens)
-        return NanoUSD.cost(tokens: inputTokens - cached, pricePerMillion: input)
+        let written = min(usage.cacheWriteInputTokens ?? 0, inputTokens - cached)
+        return NanoUSD.cost(tokens: inputTokens - cached - written, pricePerMillion: input)
             + NanoUSD.cost(tokens: cached, pricePerMillion: cachedInput)
+            + NanoUSD.cost(tokens: written, pricePerMillion: cacheWrite)
             + NanoUSD.cost(tokens: outputTokens, pricePerMillion: output)
     }
 }

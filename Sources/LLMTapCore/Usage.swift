@@ -5,6 +5,8 @@ public struct Usage: Sendable, Hashable, Codable {
     public var totalTokens: Int64?
     /// Input tokens served from the provider's prompt cache (a part of `inputTokens`).
     public var cachedInputTokens: Int64?
+    /// Input tokens written to the provider's prompt cache (Anthropic; a part of `inputTokens`).
+    public var cacheWriteInputTokens: Int64?
     /// Output tokens spent on hidden reasoning (a part of `outputTokens`).
     public var reasoningTokens: Int64?
     public var source: Source
@@ -21,6 +23,7 @@ public struct Usage: Sendable, Hashable, Codable {
         outputTokens: Int64? = nil,
         totalTokens: Int64? = nil,
         cachedInputTokens: Int64? = nil,
+        cacheWriteInputTokens: Int64? = nil,
         reasoningTokens: Int64? = nil,
         source: Source = .upstream
     ) {
@@ -31,6 +34,7 @@ public struct Usage: Sendable, Hashable, Codable {
             return i + o
         }()
         self.cachedInputTokens = cachedInputTokens
+        self.cacheWriteInputTokens = cacheWriteInputTokens
         self.reasoningTokens = reasoningTokens
         self.source = source
     }

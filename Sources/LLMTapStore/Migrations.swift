@@ -49,6 +49,7 @@ enum Migrations {
               output_tokens INTEGER CHECK (output_tokens >= 0),
               total_tokens INTEGER CHECK (total_tokens >= 0),
               cached_tokens INTEGER CHECK (cached_tokens >= 0),
+              cache_write_tokens INTEGER CHECK (cache_write_tokens >= 0),
               reasoning_tokens INTEGER CHECK (reasoning_tokens >= 0),
               usage_source TEXT CHECK (usage_source IN ('upstream', 'estimated')),
               usage_repeated INTEGER NOT NULL DEFAULT 0 CHECK (usage_repeated IN (0, 1)),
@@ -61,6 +62,7 @@ enum Migrations {
               itl_p95_s REAL,
               itl_max_s REAL,
               tokens_per_second REAL,
+              server_metrics TEXT CHECK (server_metrics IS NULL OR json_valid(server_metrics)),  -- the provider's own clocks (Ollama)
               -- conversation threading: the node of the context's last message, and of this call's reply
               context_node INTEGER REFERENCES nodes (id),
               reply_node INTEGER REFERENCES nodes (id)

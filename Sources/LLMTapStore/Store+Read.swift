@@ -63,6 +63,7 @@ extension Store {
             r.usage = Usage(
                 inputTokens: row["input_tokens"], outputTokens: row["output_tokens"],
                 totalTokens: row["total_tokens"], cachedInputTokens: row["cached_tokens"],
+                cacheWriteInputTokens: row["cache_write_tokens"],
                 reasoningTokens: row["reasoning_tokens"], source: source
             )
         }
@@ -75,6 +76,7 @@ extension Store {
         r.itlP95S = row["itl_p95_s"]
         r.itlMaxS = row["itl_max_s"]
         r.tokensPerSecond = row["tokens_per_second"]
+        r.serverMetrics = json(row["server_metrics"])
         return r
     }
 

@@ -122,9 +122,9 @@ extension Store {
         "key_fingerprint", "client_address", "tags", "model", "parameters", "context", "chat_input",
         "is_stream", "usage_injected", "no_log", "http_status", "output", "outputs", "tool_calls",
         "finish_reason", "response_model", "error_type", "error_message", "outcome", "input_tokens",
-        "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "usage_source",
+        "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "usage_source",
         "usage_repeated", "usage_checks", "cost_nano_usd", "pricing_version", "latency_s", "ttft_s", "itl_s",
-        "itl_p95_s", "itl_max_s", "tokens_per_second", "context_node", "reply_node",
+        "itl_p95_s", "itl_max_s", "tokens_per_second", "server_metrics", "context_node", "reply_node",
     ]
 
     static func column(_ name: String) -> Int { callColumns.firstIndex(of: name)! }
@@ -159,10 +159,10 @@ extension Store {
             text(r.outputs.map { JSONValue.array($0.map { .string($0) }).canonicalText }), text(r.toolCalls?.canonicalText),
             text(r.finishReason), text(r.responseModel), text(r.errorType), text(r.errorMessage), text(r.outcome.rawValue),
             integer(u?.inputTokens), integer(u?.outputTokens), integer(u?.totalTokens), integer(u?.cachedInputTokens),
-            integer(u?.reasoningTokens), text(u?.source.rawValue), flag(r.usageRepeated),
+            integer(u?.cacheWriteInputTokens), integer(u?.reasoningTokens), text(u?.source.rawValue), flag(r.usageRepeated),
             integer(r.usageChecks.rawValue), integer(r.costNanoUSD),
             text(r.pricingVersion), real(r.latencyS), real(r.ttftS), real(r.itlS), real(r.itlP95S), real(r.itlMaxS),
-            real(r.tokensPerSecond), .null, .null,
+            real(r.tokensPerSecond), text(r.serverMetrics?.canonicalText), .null, .null,
         ]
     }
 

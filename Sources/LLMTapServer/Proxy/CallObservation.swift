@@ -13,27 +13,50 @@ struct CallObservation: Sendable {
     let route: Route
     let requestFacts: RequestFacts
     let pricing: PricingTable
-    let isEventStream: Bool
+    /// The response is a stream of events or lines (SSE, NDJSON), not one document.
+    let isStream: Bool
     /// The response is content-encoded: decoded for parsing only at the end.
     let contentEncoding: String?
 
     private var responseBytes = ByteBuffer()
     private var firstByteTime: UInt64?
-    private var sse = SSEStreamParser()
-    private var stream = OpenAIChat.StreamAccumulator()
+    private var parser: Parser
+
+    /// The framing and accumulator of the call's API.
+    enum Parser: Sendable {
+        case openAI(SSEStreamParser, OpenAIChat.StreamAccumulator)
+        case anthropic(SSEStreamParser, AnthropicMessages.StreamAccumulator)
+        case ollama(NDJSONStreamParser, Ollama.StreamAccumulator)
+        case none
+    }
 
     init(
         record: CallRecord, start: UInt64, route: Route, requestFacts: RequestFacts, pricing: PricingTable,
-        isEventStream: Bool, contentEncoding: String?
+        contentType: String, contentEncoding: String?
     ) {
         self.record = record
         self.start = start
         self.route = route
         self.requestFacts = requestFacts
         self.pricing = pricing
-        self.isEventStream = isEventStream
         let coding = contentEncoding?.lowercased()
         self.contentEncoding = (coding == nil || coding == "identity") ? nil : coding
+        let type = contentType.lowercased()
+        switch route.apiFormat {
+        case .openAIChat:
+            isStream = type.hasPrefix("text/event-stream")
+            parser = .openAI(SSEStreamParser(), OpenAIChat.StreamAccumulator())
+        case .anthropicMessages:
+            isStream = type.hasPrefix("text/event-stream")
+            parser = .anthropic(SSEStreamParser(), AnthropicMessages.StreamAccumulator())
+        case .ollamaChat, .ollamaGenerate:
+            // One JSON object when not streaming: the same line parser reads both.
+            isStream = type.hasPrefix("application/x-ndjson")
+            parser = .ollama(NDJSONStreamParser(), Ollama.StreamAccumulator())
+        case .generic:
+            isStream = false
+            parser = .none
+        }
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -41,16 +64,60 @@ struct CallObservation: Sendable {
     /// One upstream read, already forwarded to the client.
     mutating func received(_ chunk: ByteBuffer, at time: UInt64) {
         if firstByteTime == nil { firstByteTime = time }
-        if isEventStream, contentEncoding == nil, route.apiFormat == .openAIChat { feedEvents(chunk, at: time) }
+        if contentEncoding == nil, isStream || isLineDelimited { feed(chunk, at: time) }
         responseBytes.writeImmutableBuffer(chunk)
     }
 
-    private mutating func feedEvents(_ bytes: ByteBuffer, at time: UInt64) {
-        // Events first, then consumed in place: a copy of the accumulator per read would
-        // copy the text gathered so far each time.
-        var events: [SSEEvent] = []
-        sse.feed(bytes) { events.append($0) }
-        for event in events { stream.consume(event, at: time) }
+    private var isLineDelimited: Bool {
+        if case .ollama = parser { return true }
+        return false
+    }
+
+    private mutating func feed(_ bytes: ByteBuffer, at time: UInt64) {
+        // Events are consumed in place: a copy of the accumulator per read would copy
+        // the text gathered so far each time.
+        switch parser {
+        case .openAI(var framing, var accumulator):
+            parser = .none
+            framing.feed(bytes) { accumulator.consume($0, at: time) }
+            parser = .openAI(framing, accumulator)
+        case .anthropic(var framing, var accumulator):
+            parser = .none
+            framing.feed(bytes) { accumulator.consume($0, at: time) }
+            parser = .anthropic(framing, accumulator)
+        case .ollama(var framing, var accumulator):
+            parser = .none
+            framing.feed(bytes) { accumulator.consume($0, at: time) }
+            parser = .ollama(framing, accumulator)
+        case .none:
+            break
+        }
+    }
+
+    /// The facts of the whole response, however it came.
+    private mutating func responseFacts(end: UInt64) -> ResponseFacts {
+        let decoded = decodedBody()
+        if contentEncoding != nil, isStream || isLineDelimited, let decoded { feed(decoded, at: firstByteTime ?? end) }
+        switch parser {
+        case .openAI(var framing, var accumulator):
+            guard isStream else { return decoded.map(OpenAIChat.parseResponse) ?? ResponseFacts() }
+            framing.finish { accumulator.consume($0, at: end) }
+            return accumulator.result
+        case .anthropic(var framing, var accumulator):
+            guard isStream else { return decoded.map(AnthropicMessages.parseResponse) ?? ResponseFacts() }
+            framing.finish { accumulator.consume($0, at: end) }
+            return accumulator.result
+        case .ollama(var framing, var accumulator):
+            framing.finish { accumulator.consume($0, at: end) }
+            if !accumulator.serverMetrics.isEmpty { record.serverMetrics = .object(accumulator.serverMetrics) }
+            return accumulator.result
+        case .none:
+            // Generic calls: an OpenAI-shaped usage or error is still worth keeping.
+            guard let decoded, let json = JSONValue.parse(decoded.readableBytesView) else { return ResponseFacts() }
+            var facts = OpenAIChat.parseResponse(decoded)
+            if json["choices"] == nil { facts.output = nil }
+            return facts
+        }
     }
 
     /// Builds the record of the finished (or failed, or cancelled) call.
@@ -58,30 +125,13 @@ struct CallObservation: Sendable {
         -> CallRecord
     {
         let end = Self.now()
+        let facts = responseFacts(end: end)
         var r = record
         r.outcome = outcome
         r.httpStatus = status
         r.latencyS = Double(end &- start) / 1e9
         r.responseBody = Array(responseBytes.readableBytesView)
         r.responseContentEncoding = contentEncoding
-
-        var facts = ResponseFacts()
-        if route.apiFormat == .openAIChat {
-            let decoded = decodedBody()
-            if isEventStream {
-                if contentEncoding != nil, let decoded { feedEvents(decoded, at: firstByteTime ?? end) }
-                var events: [SSEEvent] = []
-                sse.finish { events.append($0) }
-                for event in events { stream.consume(event, at: end) }
-                facts = stream.result
-            } else if let decoded {
-                facts = OpenAIChat.parseResponse(decoded)
-            }
-        } else if let decoded = decodedBody(), let json = JSONValue.parse(decoded.readableBytesView) {
-            // Generic calls: an OpenAI-shaped usage or error is still worth keeping.
-            facts = OpenAIChat.parseResponse(ByteBuffer(bytes: decoded.readableBytesView))
-            if json["choices"] == nil { facts.output = nil }
-        }
         r.output = facts.output
         r.outputs = facts.outputs
         r.toolCalls = facts.toolCalls
@@ -90,19 +140,20 @@ struct CallObservation: Sendable {
         r.usageRepeated = facts.usageRepeated
         r.errorType = error?.type ?? facts.errorType
         r.errorMessage = error?.message ?? facts.errorMessage
-        if outcome == .ok, facts.errorType != nil || facts.errorMessage != nil, isEventStream {
+        if outcome == .ok, facts.errorType != nil || facts.errorMessage != nil, isStream {
             r.outcome = .upstreamError  // an error object in the middle of a 200 stream
         }
+        if r.output == "", r.outcome != .ok || (status ?? 0) >= 400 { r.output = nil }
         r.usage = facts.usage ?? estimatedUsage(facts: facts, status: status)
 
-        let timingPoints = isEventStream ? facts.contentTimes : (firstByteTime.map { [$0] } ?? [])
+        let timingPoints = isStream ? facts.contentTimes : (firstByteTime.map { [$0] } ?? [])
         let timings = StreamTimings(start: start, contentTimes: timingPoints, outputTokens: r.usage?.outputTokens)
         r.ttftS = timings.ttftS
         r.itlS = timings.itlS
         r.itlP95S = timings.itlP95S
         r.itlMaxS = timings.itlMaxS
         r.tokensPerSecond = timings.tokensPerSecond
-        if !isEventStream, let tokens = r.usage?.outputTokens, tokens > 0, r.latencyS > 0 {
+        if !isStream, let tokens = r.usage?.outputTokens, tokens > 0, r.latencyS > 0 {
             r.tokensPerSecond = Double(tokens) / r.latencyS
         }
 
@@ -112,7 +163,7 @@ struct CallObservation: Sendable {
         }
         r.usageChecks = UsageChecks.of(
             r, providerReportedUsage: facts.usage != nil,
-            answered: route.apiFormat == .openAIChat && (200..<300).contains(status ?? 0))
+            answered: route.apiFormat != .generic && (200..<300).contains(status ?? 0))
         if r.noLog { r.stripContent() }
         return r
     }
@@ -120,7 +171,7 @@ struct CallObservation: Sendable {
     /// Usage counted from the text when the provider reported none (see `TokenEstimator`).
     /// Only for answers: an error status with no output has no usage to estimate.
     private func estimatedUsage(facts: ResponseFacts, status: Int?) -> Usage? {
-        guard route.apiFormat == .openAIChat, requestFacts.isValidJSON else { return nil }
+        guard route.apiFormat != .generic, requestFacts.isValidJSON else { return nil }
         let output = (facts.outputs ?? facts.output.map { [$0] } ?? []).joined()
             + (facts.toolCalls?.canonicalText ?? "")
         let answered = status.map { (200..<300).contains($0) } ?? false

@@ -52,7 +52,7 @@ struct ProxyResponder: HTTPResponder {
             return ProxyError.badRequest("the request body could not be read: \(error)").response
         }
 
-        let facts = route.apiFormat == .openAIChat ? OpenAIChat.parseRequest(body) : Self.genericFacts(body)
+        let facts = Routes.requestFacts(route.apiFormat, body)
         var record = CallRecord(
             createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
             apiFormat: route.apiFormat.rawValue)
@@ -79,7 +79,7 @@ struct ProxyResponder: HTTPResponder {
             let failure = Self.classify(error, url: route.url)
             var observation = CallObservation(
                 record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
-                isEventStream: false, contentEncoding: nil)
+                contentType: "", contentEncoding: nil)
             recorder.submit(
                 observation.finish(
                     outcome: failure.outcome, status: failure.error.map { Int($0.status.code) },
@@ -98,13 +98,14 @@ struct ProxyResponder: HTTPResponder {
         route: Route, facts: RequestFacts
     ) -> Response {
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
-        let isEventStream = contentType.hasPrefix("text/event-stream")
+        let isEventStream =
+            contentType.hasPrefix("text/event-stream") || contentType.hasPrefix("application/x-ndjson")
         let contentEncoding = response.headers.first(name: "content-encoding")
         let rewrite = record.usageInjected && isEventStream && contentEncoding == nil
         let status = Int(response.status.code)
         let observation = CallObservation(
             record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
-            isEventStream: isEventStream, contentEncoding: contentEncoding)
+            contentType: contentType, contentEncoding: contentEncoding)
         let body = ResponseBody { [recorder] writer in
             var observation = observation
             guard isEventStream else {

@@ -1,4 +1,5 @@
 import LLMTapAdapters
+import NIOCore
 
 /// Where a proxied request goes (SPEC §2 routing).
 struct Route: Sendable, Equatable {
@@ -14,6 +15,11 @@ struct Route: Sendable, Equatable {
 enum APIFormat: String, Sendable {
     /// OpenAI chat completions (and legacy completions), parsed and recorded in full.
     case openAIChat = "openai.chat"
+    /// Anthropic Messages.
+    case anthropicMessages = "anthropic.messages"
+    /// Ollama's native `/api/chat` and `/api/generate`.
+    case ollamaChat = "ollama.chat"
+    case ollamaGenerate = "ollama.generate"
     /// Anything else under a known provider: forwarded byte for byte, recorded with status, sizes and timing.
     case generic
 }
@@ -48,19 +54,37 @@ struct Routes: Sendable {
             let endpoint = "/" + first[1]
             return Route(provider: name, url: base + endpoint + suffix, endpoint: endpoint, apiFormat: Self.format(endpoint))
         }
+        if path == "/v1/messages", let base = providers["anthropic"] {
+            return Route(provider: "anthropic", url: base + path + suffix, endpoint: path, apiFormat: .anthropicMessages)
+        }
         if name == "v1" {
             return Route(
                 provider: defaultProviderName, url: defaultUpstream + path + suffix, endpoint: path,
                 apiFormat: Self.format(path))
         }
         if path == "/api/generate" || path == "/api/chat", let base = providers["ollama"] {
-            return Route(provider: "ollama", url: base + path + suffix, endpoint: path, apiFormat: .generic)
+            return Route(provider: "ollama", url: base + path + suffix, endpoint: path, apiFormat: Self.format(path))
         }
         return nil
     }
 
     static func format(_ endpoint: String) -> APIFormat {
-        endpoint.hasSuffix("/chat/completions") || endpoint.hasSuffix("/v1/completions") ? .openAIChat : .generic
+        if endpoint.hasSuffix("/chat/completions") || endpoint.hasSuffix("/v1/completions") { return .openAIChat }
+        if endpoint.hasSuffix("/v1/messages") { return .anthropicMessages }
+        if endpoint.hasSuffix("/api/chat") { return .ollamaChat }
+        if endpoint.hasSuffix("/api/generate") { return .ollamaGenerate }
+        return .generic
+    }
+
+    /// What the adapter of `format` reads from a request body.
+    static func requestFacts(_ format: APIFormat, _ body: ByteBuffer) -> RequestFacts {
+        switch format {
+        case .openAIChat: OpenAIChat.parseRequest(body)
+        case .anthropicMessages: AnthropicMessages.parseRequest(body)
+        case .ollamaChat: Ollama.parseRequest(body, generate: false)
+        case .ollamaGenerate: Ollama.parseRequest(body, generate: true)
+        case .generic: ProxyResponder.genericFacts(body)
+        }
     }
 
     static func trimmingSlash(_ url: String) -> String {
