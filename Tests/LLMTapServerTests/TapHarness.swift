@@ -70,6 +70,8 @@ struct Tap: Sendable {
             configuration.databasePath = directory.appendingPathComponent("llmtap.sqlite").path
             configuration.upstream = upstreamURL ?? "http://127.0.0.1:\(upstreamPort)"
             configuration.providers["local"] = "http://127.0.0.1:\(upstreamPort)"
+            configuration.providers["anthropic"] = "http://localhost:\(upstreamPort)"
+            configuration.providers["ollama"] = "http://localhost:\(upstreamPort)"
             configuration.recorder.flushInterval = .milliseconds(1)
             configure(&configuration)
             var logger = Logger(label: "llmtap-test")

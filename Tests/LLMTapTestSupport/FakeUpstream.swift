@@ -80,6 +80,11 @@ public final class FakeUpstream: Sendable {
                         authority: request.head.authority))
             }
             let json = JSONValue.parse(body.readableBytesView)
+            let path = request.uri.path
+            if path.hasSuffix("/v1/messages") { return self.anthropic(json) }
+            if path.hasSuffix("/api/chat") || path.hasSuffix("/api/generate") {
+                return self.ollama(json, generate: path.hasSuffix("/api/generate"))
+            }
             let model = json?["model"]?.stringValue ?? "text"
             let stream = json?["stream"]?.boolValue ?? false
             let includeUsage = json?["stream_options"]?["include_usage"]?.boolValue ?? false
@@ -135,6 +140,36 @@ public final class FakeUpstream: Sendable {
                         throw CancellationError()
                     }
                 }
+                try await writer.finish(nil)
+            })
+    }
+
+    /// Anthropic Messages: the stream or message of `WireSamples`; model `overloaded` gets a 529.
+    private func anthropic(_ json: JSONValue?) -> Response {
+        if json?["model"]?.stringValue == "overloaded" {
+            return Self.json(WireSamples.anthropicOverloaded, status: .init(code: 529, reasonPhrase: "Overloaded"))
+        }
+        guard json?["stream"]?.boolValue == true else { return Self.json(WireSamples.anthropicMessage, status: .ok) }
+        return Self.chunked(WireSamples.anthropicStream.components(separatedBy: "\n\n").dropLast().map { $0 + "\n\n" },
+            contentType: "text/event-stream; charset=utf-8")
+    }
+
+    /// Ollama: NDJSON unless `"stream": false` (streaming is Ollama's default).
+    private func ollama(_ json: JSONValue?, generate: Bool) -> Response {
+        let stream = json?["stream"]?.boolValue ?? true
+        if !stream { return Self.json(WireSamples.ollamaChatResponse, status: .ok) }
+        let wire = generate ? WireSamples.ollamaGenerateStream : WireSamples.ollamaChatStream
+        return Self.chunked(wire.split(separator: "\n").map { $0 + "\n" }, contentType: "application/x-ndjson")
+    }
+
+    /// Writes each piece as its own chunk.
+    static func chunked(_ pieces: [String], contentType: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        return Response(
+            status: .ok, headers: headers,
+            body: .init { writer in
+                for piece in pieces { try await writer.write(ByteBuffer(string: piece)) }
                 try await writer.finish(nil)
             })
     }

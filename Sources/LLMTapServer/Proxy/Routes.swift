@@ -39,7 +39,7 @@ struct Routes: Sendable {
         self.providers = providers
         self.defaultUpstream = upstream
         // The default upstream records under a provider's name when it is one, else under its host.
-        self.defaultProviderName = providers.first(where: { $0.value == upstream })?.key ?? Self.host(of: upstream)
+        self.defaultProviderName = providers.keys.sorted().first { providers[$0] == upstream } ?? Self.host(of: upstream)
     }
 
     func route(path: String, query: String?) -> Route? {
