@@ -108,6 +108,7 @@ struct ProxyFaultTests {
             #expect(response.status == .notFound)
             let body = JSONValue.parse(Array(await Tap.read(response).bytes.utf8))
             #expect(body?["error"]?["type"] == .string("not_found"))
+            #expect(body?["error"]?["message"]?.stringValue?.contains("anthropic, local, ollama, openai") == true)
         }
     }
 

@@ -5,7 +5,7 @@ import LLMTapCore
 /// The answers llmtap gives itself (everything else is the upstream's, byte for byte),
 /// in OpenAI's error shape `{"error":{"message":…,"type":…}}`.
 enum ProxyError: Error {
-    case noRoute(path: String)
+    case noRoute(path: String, providers: [String])
     case bodyTooLarge(limit: Int)
     case upstreamUnreachable(url: String, underlying: String)
     case upstreamTimeout(url: String)
@@ -33,8 +33,9 @@ enum ProxyError: Error {
 
     var message: String {
         switch self {
-        case .noRoute(let path):
-            "llmtap has no route for \(path): use /v1/... (default upstream) or /{provider}/... with a configured provider"
+        case .noRoute(let path, let providers):
+            "llmtap has no route for \(path): use /v1/... (the default upstream) or /{provider}/... with one of: "
+                + providers.sorted().joined(separator: ", ")
         case .bodyTooLarge(let limit):
             "request body exceeds llmtap's limit of \(limit) bytes (--max-body-bytes)"
         case .upstreamUnreachable(let url, let underlying):

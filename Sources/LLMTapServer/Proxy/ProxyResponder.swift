@@ -38,7 +38,7 @@ struct ProxyResponder: HTTPResponder {
         let start = CallObservation.now()
         let createdAt = Date().timeIntervalSince1970
         guard let route = routes.route(path: request.uri.path, query: request.uri.query) else {
-            return ProxyError.noRoute(path: request.uri.path).response
+            return ProxyError.noRoute(path: request.uri.path, providers: Array(routes.providers.keys)).response
         }
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBodyBytes {
             return ProxyError.bodyTooLarge(limit: maxBodyBytes).response
