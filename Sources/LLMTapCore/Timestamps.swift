@@ -14,4 +14,11 @@ public enum Timestamps {
         }
         return nil
     }
+
+    /// `2026-11-22T10:00:00.123Z`.
+    public static func rfc3339(_ seconds: Double) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    }
 }

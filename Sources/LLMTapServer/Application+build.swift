@@ -50,6 +50,13 @@ public func buildApplication(
         throw ConfigurationError(
             "refusing to serve the query API on \(configuration.apiHost) without --api-token: it shows every prompt")
     }
+    // Everything is checked before anything (database, client) is opened.
+    let retention = try configuration.retain.map { retain in
+        guard let period = RetentionPeriod.seconds(retain) else {
+            throw ConfigurationError("--retain takes a duration like 90d, 12h or 30m, not '\(retain)'")
+        }
+        return period
+    }
     let store = try Store(path: configuration.databasePath)
     let spool = Spool(path: configuration.spoolPath, maxBytes: configuration.spoolMaxBytes)
     let recorder = Recorder(store: store, spool: spool, configuration: configuration.recorder, logger: logger)
@@ -72,9 +79,11 @@ public func buildApplication(
         onServerRunning: { channel in await onListening(.api, channel.localAddress?.port ?? 0) },
         logger: logger
     )
-    return LLMTapApplication(
-        configuration: configuration, recorder: recorder,
-        services: [recorder, HTTPClientService(client: client), api, proxy], logger: logger)
+    var services: [any Service] = [recorder, HTTPClientService(client: client), api, proxy]
+    if let retention {
+        services.insert(RetentionService(store: store, period: retention, logger: logger), at: 1)
+    }
+    return LLMTapApplication(configuration: configuration, recorder: recorder, services: services, logger: logger)
 }
 
 func upstreamClientConfiguration(_ configuration: LLMTapConfiguration) -> HTTPClient.Configuration {

@@ -6,7 +6,9 @@ struct LLMTapCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llmtap",
         abstract: "A transparent proxy that records every LLM call to SQLite.",
-        subcommands: [Serve.self, Sessions.self, Show.self, Cost.self, Tail.self, Check.self, Schema.self],
+        subcommands: [
+            Serve.self, Sessions.self, Show.self, Cost.self, Tail.self, Export.self, Prune.self, Check.self, Schema.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }

@@ -1,0 +1,76 @@
+import Foundation
+import GRDB
+import LLMTapCore
+
+extension Store {
+    /// Deletes calls created before `cutoff` (Unix seconds) with their payloads, tags and
+    /// search entries, in transactions of `batchSize` calls so the write lock is never held
+    /// long. Messages and nodes stay: other calls may share them.
+    /// - Returns: how many calls were deleted.
+    @discardableResult
+    public func prune(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
+        var total = 0
+        while true {
+            let deleted = try await pool.write { db -> Int in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: "SELECT rowid AS row_id, id, chat_input, output FROM calls WHERE created_at < ? ORDER BY created_at LIMIT ?",
+                    arguments: [cutoff, batchSize])
+                let forget = try db.cachedStatement(
+                    sql: "INSERT INTO calls_fts (calls_fts, rowid, chat_input, output) VALUES ('delete', ?, ?, ?)")
+                let delete = try db.cachedStatement(sql: "DELETE FROM calls WHERE id = ?")
+                for row in rows {
+                    let input: String? = row["chat_input"]
+                    let output: String? = row["output"]
+                    if input != nil || output != nil {
+                        try forget.execute(arguments: [row["row_id"] as Int64, input, output])
+                    }
+                    try delete.execute(arguments: [row["id"] as String])  // payloads and tags cascade
+                }
+                return rows.count
+            }
+            total += deleted
+            if deleted < batchSize { return total }
+        }
+    }
+
+    /// Every call in creation order, page by page (constant memory), for `llmtap export`.
+    public func forEachCall(filter: CallFilter, pageSize: Int = 500, _ body: (CallRecord) throws -> Void) throws {
+        var cursor: String?
+        repeat {
+            let (clause, arguments) = filter.sql()
+            var sql = "SELECT * FROM calls WHERE \(clause)"
+            var all = arguments
+            if let cursor {
+                sql += " AND calls.id > ?"
+                all += [cursor]
+            }
+            sql += " ORDER BY calls.id LIMIT ?"
+            all += [pageSize]
+            let page = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: all).map { try Self.record(from: $0, db: db) } }
+            for record in page { try body(record) }
+            cursor = page.count == pageSize ? page.last?.id : nil
+        } while cursor != nil
+    }
+
+    /// How many calls match (for export's progress).
+    public func count(filter: CallFilter) throws -> Int {
+        let (clause, arguments) = filter.sql()
+        return try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE \(clause)", arguments: arguments) ?? 0 }
+    }
+}
+
+/// Durations as users write them: `90d`, `12h`, `30m`, `45s`, `2w`.
+public enum RetentionPeriod {
+    public static func seconds(_ text: String) -> Double? {
+        guard let unit = text.last, let value = Double(text.dropLast()), value > 0 else { return nil }
+        switch unit {
+        case "s": return value
+        case "m": return value * 60
+        case "h": return value * 3600
+        case "d": return value * 86400
+        case "w": return value * 7 * 86400
+        default: return nil
+        }
+    }
+}
