@@ -61,11 +61,12 @@ public func buildApplication(
     let spool = Spool(path: configuration.spoolPath, maxBytes: configuration.spoolMaxBytes)
     let recorder = Recorder(store: store, spool: spool, configuration: configuration.recorder, logger: logger)
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: upstreamClientConfiguration(configuration))
+    let metrics = LLMTapMetrics(recorder: recorder)
 
     let proxy = Application(
         responder: ProxyResponder(
             routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
-            client: client, recorder: recorder, pricing: pricing,
+            client: client, sink: CallSink(recorder: recorder, metrics: metrics), pricing: pricing,
             fingerprinter: try KeyFingerprinter(secretPath: configuration.fingerprintKeyPath),
             maxBodyBytes: configuration.maxBodyBytes, injectUsage: configuration.injectUsage, logger: logger),
         server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangUpHandler()])),
@@ -74,7 +75,7 @@ public func buildApplication(
         logger: logger
     )
     let api = Application(
-        router: buildQueryRouter(recorder: recorder, apiToken: configuration.apiToken),
+        router: buildQueryRouter(recorder: recorder, metrics: metrics, apiToken: configuration.apiToken),
         configuration: .init(address: .hostname(configuration.apiHost, port: configuration.apiPort), serverName: nil),
         onServerRunning: { channel in await onListening(.api, channel.localAddress?.port ?? 0) },
         logger: logger

@@ -140,6 +140,23 @@ struct QueryAPITests {
         }
     }
 
+    @Test func prometheusMetrics() async throws {
+        _ = try await Tap.run { tap in
+            try await tap.makeHistory()
+            let metrics = try await tap.api("/metrics")
+            #expect(metrics.status == 200)
+            let text = metrics.body
+            #expect(text.contains(#"llmtap_calls_total{provider="local",model="gpt-4o-mini-2024-07-18",outcome="ok",status="200"} 3"#))
+            #expect(text.contains(#"outcome="upstream_error",status="500"} 1"#))
+            #expect(text.contains(#"llmtap_tokens_total{provider="local",model="gpt-4o-mini-2024-07-18",direction="input"} 4108"#))
+            #expect(text.contains("llmtap_call_latency_seconds_bucket"))
+            #expect(text.contains(#"llmtap_unpriced_calls_total{provider="local",model="meta-llama/Llama-3.1-8B-Instruct"} 1"#))
+            #expect(text.contains("llmtap_recorder_written_calls 5"))
+            #expect(text.contains("llmtap_recorder_dropped_calls 0"))
+            #expect(!text.contains("session"))  // never a session id as a label
+        }
+    }
+
     @Test func eventsStreamEachNewCall() async throws {
         _ = try await Tap.run { tap in
             let request = HTTPClientRequest(url: "http://127.0.0.1:\(tap.apiPort)/api/events")

@@ -8,6 +8,17 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
+/// Where finished calls go: counted in the metrics, then queued for the recorder.
+struct CallSink: Sendable {
+    let recorder: Recorder
+    let metrics: LLMTapMetrics
+
+    func submit(_ call: CallRecord) {
+        metrics.observe(call)
+        recorder.submit(call)
+    }
+}
+
 /// The client closed its connection before the response ended.
 struct ClientDisconnected: Error {}
 
@@ -27,7 +38,7 @@ struct ProxyResponder: HTTPResponder {
 
     let routes: Routes
     let client: HTTPClient
-    let recorder: Recorder
+    let sink: CallSink
     let pricing: PricingTable
     let fingerprinter: KeyFingerprinter
     let maxBodyBytes: Int
@@ -80,7 +91,7 @@ struct ProxyResponder: HTTPResponder {
             var observation = CallObservation(
                 record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
                 contentType: "", contentEncoding: nil)
-            recorder.submit(
+            sink.submit(
                 observation.finish(
                     outcome: failure.outcome, status: failure.error.map { Int($0.status.code) },
                     error: failure.error.map { ($0.type, $0.message) } ?? ("client_cancelled", "\(error)")))
@@ -106,12 +117,12 @@ struct ProxyResponder: HTTPResponder {
         let observation = CallObservation(
             record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
             contentType: contentType, contentEncoding: contentEncoding)
-        let body = ResponseBody { [recorder] writer in
+        let body = ResponseBody { [sink] writer in
             var observation = observation
             guard isEventStream else {
                 try await Self.pump(
                     response.body, status: status, to: &writer, observation: &observation, rewrite: rewrite,
-                    recorder: recorder)
+                    sink: sink)
                 return
             }
             // A stream can idle for minutes between chunks, so the client's connection closing must end it
@@ -126,7 +137,7 @@ struct ProxyResponder: HTTPResponder {
                     var (writer, observation) = transfer.value
                     try await Self.pump(
                         response.body, status: status, to: &writer, observation: &observation, rewrite: rewrite,
-                        recorder: recorder)
+                        sink: sink)
                 }
                 group.addTask {
                     for await _ in closed {}
@@ -146,7 +157,7 @@ struct ProxyResponder: HTTPResponder {
     /// is submitted once, however the call ends.
     private static func pump(
         _ body: some AsyncSequence<ByteBuffer, any Error>, status: Int, to writer: inout any ResponseBodyWriter,
-        observation: inout CallObservation, rewrite: Bool, recorder: Recorder
+        observation: inout CallObservation, rewrite: Bool, sink: CallSink
     ) async throws {
         var filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
         var upstream = body.makeAsyncIterator()
@@ -158,7 +169,7 @@ struct ProxyResponder: HTTPResponder {
                 // The upstream failed mid-body (the client gets the same cut), or the client left.
                 let outcome: CallRecord.Outcome =
                     Task.isCancelled ? .clientCancelled : (isTimeout(error) ? .timeout : .upstreamError)
-                recorder.submit(
+                sink.submit(
                     observation.finish(
                         outcome: outcome, status: status,
                         error: outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)")))
@@ -171,7 +182,7 @@ struct ProxyResponder: HTTPResponder {
                 if forward.readableBytes > 0 { try await writer.write(forward) }
             } catch {
                 observation.received(chunk, at: arrival)
-                recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
+                sink.submit(observation.finish(outcome: .clientCancelled, status: status))
                 throw error
             }
             observation.received(chunk, at: arrival)
@@ -180,10 +191,10 @@ struct ProxyResponder: HTTPResponder {
             if let rest = filter?.finish(), rest.readableBytes > 0 { try await writer.write(rest) }
             try await writer.finish(nil)
         } catch {
-            recorder.submit(observation.finish(outcome: .clientCancelled, status: status))
+            sink.submit(observation.finish(outcome: .clientCancelled, status: status))
             throw error
         }
-        recorder.submit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
+        sink.submit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
     }
 
     /// Identity, session, tags and request facts of the record.

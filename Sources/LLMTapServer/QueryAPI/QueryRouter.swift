@@ -6,9 +6,9 @@ import NIOCore
 import ServiceLifecycle
 
 /// The query API (SPEC §5): sessions, requests, raw bytes, cost, stats, live events,
-/// health and the OpenAPI document. Every answer is JSON; errors are
+/// Prometheus metrics, health and the OpenAPI document. Every answer is JSON; errors are
 /// `{"error":{"message","type"}}` with a 4xx status for bad parameters.
-func buildQueryRouter(recorder: Recorder, apiToken: String?) -> Router<BasicRequestContext> {
+func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: String?) -> Router<BasicRequestContext> {
     let store = recorder.store
     let router = Router()
     router.middlewares.add(APIErrorMiddleware())
@@ -27,6 +27,12 @@ func buildQueryRouter(recorder: Recorder, apiToken: String?) -> Router<BasicRequ
                     "dropped": .int(Int64(stats.dropped)),
                 ]),
             ]), status: healthy ? .ok : .serviceUnavailable)
+    }
+
+    router.get("metrics") { _, _ -> Response in
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
     }
 
     router.get("openapi.json") { _, _ -> Response in

@@ -1,0 +1,72 @@
+import Foundation
+import LLMTapCore
+import LLMTapStore
+import Prometheus
+import Synchronization
+
+/// The Prometheus metrics of `GET /metrics`: calls, latency, TTFT, tokens and cost by
+/// provider and model, and the recorder's health. Labels are bounded: provider names
+/// come from the configuration, and model names past the first `maximumModels` seen
+/// are counted as `other` (a client choosing random model names cannot blow up the series).
+final class LLMTapMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let recorder: Recorder
+    private let models = Mutex<Set<String>>([])
+    static let maximumModels = 200
+
+    static let latencyBuckets: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+    static let ttftBuckets: [Double] = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30]
+
+    init(recorder: Recorder) { self.recorder = recorder }
+
+    /// Counts a finished call (called as it is handed to the recorder).
+    func observe(_ call: CallRecord) {
+        let model = boundedModel(call.responseModel ?? call.model)
+        let labels = [("provider", call.provider), ("model", model)]
+        registry.makeCounter(
+            name: "llmtap_calls_total",
+            labels: labels + [("outcome", call.outcome.rawValue), ("status", call.httpStatus.map(String.init) ?? "none")]
+        ).increment()
+        registry.makeValueHistogram(name: "llmtap_call_latency_seconds", labels: labels, buckets: Self.latencyBuckets)
+            .record(call.latencyS)
+        if let ttft = call.ttftS {
+            registry.makeValueHistogram(name: "llmtap_time_to_first_token_seconds", labels: labels, buckets: Self.ttftBuckets)
+                .record(ttft)
+        }
+        if let input = call.usage?.inputTokens {
+            registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "input")]).increment(by: input)
+        }
+        if let output = call.usage?.outputTokens {
+            registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "output")]).increment(by: output)
+        }
+        if let cost = call.costNanoUSD {
+            registry.makeCounter(name: "llmtap_cost_usd_total", labels: labels).increment(by: Double(cost) / 1e9)
+        } else {
+            registry.makeCounter(name: "llmtap_unpriced_calls_total", labels: labels).increment()
+        }
+    }
+
+    /// The exposition text, with the recorder's gauges read now.
+    func exposition() -> String {
+        let stats = recorder.stats
+        registry.makeGauge(name: "llmtap_recorder_queue_depth").set(Double(stats.queued))
+        registry.makeGauge(name: "llmtap_recorder_written_calls").set(Double(stats.written))
+        registry.makeGauge(name: "llmtap_recorder_spooled_calls").set(Double(stats.spooled))
+        registry.makeGauge(name: "llmtap_recorder_replayed_calls").set(Double(stats.replayed))
+        registry.makeGauge(name: "llmtap_recorder_dropped_calls").set(Double(stats.dropped))
+        registry.makeGauge(name: "llmtap_recorder_failed_writes").set(Double(stats.failedWrites))
+        registry.makeGauge(name: "llmtap_recorder_batches").set(Double(stats.batches))
+        registry.makeGauge(name: "llmtap_database_healthy").set(stats.databaseHealthy ? 1.0 : 0.0)
+        return registry.emitToString()
+    }
+
+    private func boundedModel(_ model: String?) -> String {
+        guard let model, !model.isEmpty else { return "none" }
+        return models.withLock { seen in
+            if seen.contains(model) { return model }
+            guard seen.count < Self.maximumModels else { return "other" }
+            seen.insert(model)
+            return model
+        }
+    }
+}
