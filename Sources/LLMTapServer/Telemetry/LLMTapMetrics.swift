@@ -19,30 +19,59 @@ final class LLMTapMetrics: Sendable {
 
     init(recorder: Recorder) { self.recorder = recorder }
 
+    /// The metric handles of one provider and model, made once: the registry's lookup by
+    /// name and labels costs more than the update itself.
+    final class Handles: Sendable {
+        let latency: ValueHistogram
+        let ttft: ValueHistogram
+        let inputTokens: Counter
+        let outputTokens: Counter
+        let cost: Counter
+        let unpriced: Counter
+        let calls = Mutex<[String: Counter]>([:])
+
+        init(_ registry: PrometheusCollectorRegistry, _ labels: [(String, String)]) {
+            latency = registry.makeValueHistogram(
+                name: "llmtap_call_latency_seconds", labels: labels, buckets: LLMTapMetrics.latencyBuckets)
+            ttft = registry.makeValueHistogram(
+                name: "llmtap_time_to_first_token_seconds", labels: labels, buckets: LLMTapMetrics.ttftBuckets)
+            inputTokens = registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "input")])
+            outputTokens = registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "output")])
+            cost = registry.makeCounter(name: "llmtap_cost_usd_total", labels: labels)
+            unpriced = registry.makeCounter(name: "llmtap_unpriced_calls_total", labels: labels)
+        }
+    }
+
+    private let handles = Mutex<[String: Handles]>([:])
+
     /// Counts a finished call (called as it is handed to the recorder).
     func observe(_ call: CallRecord) {
         let model = boundedModel(call.responseModel ?? call.model)
         let labels = [("provider", call.provider), ("model", model)]
-        registry.makeCounter(
-            name: "llmtap_calls_total",
-            labels: labels + [("outcome", call.outcome.rawValue), ("status", call.httpStatus.map(String.init) ?? "none")]
-        ).increment()
-        registry.makeValueHistogram(name: "llmtap_call_latency_seconds", labels: labels, buckets: Self.latencyBuckets)
-            .record(call.latencyS)
-        if let ttft = call.ttftS {
-            registry.makeValueHistogram(name: "llmtap_time_to_first_token_seconds", labels: labels, buckets: Self.ttftBuckets)
-                .record(ttft)
+        let key = call.provider + "\u{0}" + model
+        let h = handles.withLock { all in
+            if let known = all[key] { return known }
+            let made = Handles(registry, labels)
+            all[key] = made
+            return made
         }
-        if let input = call.usage?.inputTokens {
-            registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "input")]).increment(by: input)
-        }
-        if let output = call.usage?.outputTokens {
-            registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "output")]).increment(by: output)
-        }
+        let status = call.httpStatus.map(String.init) ?? "none"
+        let callsKey = call.outcome.rawValue + "/" + status
+        h.calls.withLock { counters in
+            if counters[callsKey] == nil {
+                counters[callsKey] = registry.makeCounter(
+                    name: "llmtap_calls_total", labels: labels + [("outcome", call.outcome.rawValue), ("status", status)])
+            }
+            return counters[callsKey]!
+        }.increment()
+        h.latency.record(call.latencyS)
+        if let ttft = call.ttftS { h.ttft.record(ttft) }
+        if let input = call.usage?.inputTokens { h.inputTokens.increment(by: input) }
+        if let output = call.usage?.outputTokens { h.outputTokens.increment(by: output) }
         if let cost = call.costNanoUSD {
-            registry.makeCounter(name: "llmtap_cost_usd_total", labels: labels).increment(by: Double(cost) / 1e9)
+            h.cost.increment(by: Double(cost) / 1e9)
         } else {
-            registry.makeCounter(name: "llmtap_unpriced_calls_total", labels: labels).increment()
+            h.unpriced.increment()
         }
     }
 
