@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LLMTapCore
 import LLMTapServer
 import LLMTapStore
 
@@ -51,5 +52,23 @@ struct Prune: AsyncParsableCommand {
         }
         let deleted = try await database.open().prune(before: Date().timeIntervalSince1970 - period)
         print("deleted \(deleted) calls older than \(olderThan)")
+    }
+}
+
+struct Reprice: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recompute stored costs from stored usage with the bundled table (and --pricing FILE).")
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var filters: FilterOptions
+    @Option(help: "A pricing JSON file merged over the bundled table.") var pricing: String?
+
+    func run() async throws {
+        var table = try PricingTable.bundled()
+        if let pricing {
+            guard let data = FileManager.default.contents(atPath: pricing) else { throw ValidationError("cannot read \(pricing)") }
+            table = table.merging(try PricingTable.decode(data))
+        }
+        let result = try await database.open().reprice(with: table, filter: try filters.filter())
+        print("repriced \(result.calls) calls with pricing \(table.version): \(result.changed) changed")
     }
 }

@@ -48,3 +48,31 @@ struct RetentionTests {
         for text in ["", "d", "10", "-5d", "3y", "tend"] { #expect(RetentionPeriod.seconds(text) == nil) }
     }
 }
+
+struct RepriceTests {
+    @Test func repricingIsDeterministicAndFillsUnknownCosts() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        var priced = sampleRecord(1)  // gpt-4o-mini, 10 in / 1 out, stored cost 1501 (not the table's)
+        priced.provider = "openai"
+        var local = sampleRecord(2)
+        local.provider = "ollama"
+        local.model = "llama3.2"
+        local.costNanoUSD = nil
+        local.usageChecks = [.costUnknown]
+        let store = try await write([priced, local], to: directory)
+
+        let bundled = try PricingTable.bundled()
+        let first = try await store.reprice(with: bundled)
+        #expect(first.calls == 2 && first.changed == 1)
+        #expect(try store.call(id: priced.id)?.costNanoUSD == 10 * 150 + 1 * 600)
+        #expect(try store.call(id: priced.id)?.pricingVersion == bundled.version)
+        #expect(try await store.reprice(with: bundled).changed == 0)  // same table, same costs
+
+        let localPrices = try PricingTable.decode(Data(#"{"version":"local-1","providers":{"ollama":{"llama3.2":{"input":0,"output":0}}}}"#.utf8))
+        _ = try await store.reprice(with: bundled.merging(localPrices))
+        let repriced = try #require(try store.call(id: local.id))
+        #expect(repriced.costNanoUSD == 0)  // priced at 0 by explicit choice, no longer unknown
+        #expect(!repriced.usageChecks.contains(.costUnknown))
+    }
+}
