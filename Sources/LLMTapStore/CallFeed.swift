@@ -30,8 +30,6 @@ public final class CallFeed: Sendable {
         for continuation in targets { continuation.finish() }
     }
 
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
-
     /// - Parameter sessions: the sessions threading assigned, by call id.
     func publish(_ records: [CallRecord], sessions: [String: String]) {
         let targets = subscribers.withLock { Array($0.values) }

@@ -227,16 +227,6 @@ struct ProxyResponder: HTTPResponder {
         record.requestBody = Array(body.readableBytesView)
     }
 
-    static func genericFacts(_ body: ByteBuffer) -> RequestFacts {
-        var facts = RequestFacts()
-        guard let json = JSONValue.parse(body.readableBytesView), json.objectValue != nil else { return facts }
-        facts.isValidJSON = true
-        facts.model = json["model"]?.stringValue
-        facts.isStream = json["stream"]?.boolValue ?? false
-        facts.sessionID = json["session_id"]?.stringValue ?? json["metadata"]?["session_id"]?.stringValue
-        return facts
-    }
-
     /// What a failed upstream call means for the record and the client; no error when the client left.
     static func classify(_ error: Error, url: String) -> (outcome: CallRecord.Outcome, error: ProxyError?) {
         if error is CancellationError { return (.clientCancelled, nil) }

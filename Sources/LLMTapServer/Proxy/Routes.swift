@@ -1,4 +1,5 @@
 import LLMTapAdapters
+import LLMTapCore
 import NIOCore
 
 /// Where a proxied request goes (SPEC §2 routing).
@@ -83,8 +84,19 @@ struct Routes: Sendable {
         case .anthropicMessages: AnthropicMessages.parseRequest(body)
         case .ollamaChat: Ollama.parseRequest(body, generate: false)
         case .ollamaGenerate: Ollama.parseRequest(body, generate: true)
-        case .generic: ProxyResponder.genericFacts(body)
+        case .generic: genericFacts(body)
         }
+    }
+
+    /// A call of an API llmtap does not parse: the model, stream flag and session of a JSON body, if any.
+    static func genericFacts(_ body: ByteBuffer) -> RequestFacts {
+        var facts = RequestFacts()
+        guard let json = JSONValue.parse(body.readableBytesView), json.objectValue != nil else { return facts }
+        facts.isValidJSON = true
+        facts.model = json["model"]?.stringValue
+        facts.isStream = json["stream"]?.boolValue ?? false
+        facts.sessionID = json["session_id"]?.stringValue ?? json["metadata"]?["session_id"]?.stringValue
+        return facts
     }
 
     static func trimmingSlash(_ url: String) -> String {
