@@ -50,7 +50,7 @@ CREATE TABLE calls (
   -- conversation threading: the node of the context's last message, and of this call's reply
   context_node INTEGER REFERENCES nodes (id),
   reply_node INTEGER REFERENCES nodes (id)
-);
+, requested_model TEXT /* the model the client named, when an alias rewrote it */);
 
 CREATE INDEX calls_by_time ON calls (created_at);
 

@@ -38,6 +38,8 @@ public struct ResponseFacts: Sendable, Equatable {
     public var completed: Bool = false
     /// Usage appeared on more than one chunk (never summed: the last one counts).
     public var usageRepeated: Bool = false
+    /// What the provider measured itself (Ollama's durations and tokens/s).
+    public var serverMetrics: JSONValue?
 
     public init() {}
 }

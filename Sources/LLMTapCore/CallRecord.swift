@@ -20,7 +20,10 @@ public struct CallRecord: Sendable, Codable, Equatable {
     public var tags: [String: String]
 
     // request
+    /// The model sent upstream (after a configured alias, if any).
     public var model: String?
+    /// The model the client named, when an alias rewrote it (`auto` → `gpt-4o-mini`).
+    public var requestedModel: String?
     /// Every request field but the conversation, as canonical JSON.
     public var parameters: JSONValue?
     /// The full message list (system included) or prompt.

@@ -5,11 +5,15 @@ import Yams
 /// The settings of `serve` from three sources, merged by key: config file, then
 /// `LLMTAP_*` environment variables, then flags (each overriding the one before).
 /// Keys are the long option names (`api-port`, `db`, `provider`…); in the
-/// environment, upper case with `_` (`LLMTAP_API_PORT`). `provider` takes a
-/// list (`NAME=URL`, comma-separated in the environment) or, in a file, a map.
+/// environment, upper case with `_` (`LLMTAP_API_PORT`). `provider` and `alias`
+/// take a list (`NAME=URL`, `NAME=MODEL`; comma-separated in the environment) or,
+/// in a file, a map. Provider keys for the engine endpoint come from the
+/// environment only (`OPENAI_API_KEY`, `<NAME>_API_KEY`), and stay in memory.
 public struct ConfigurationSources {
     var values: [String: String] = [:]
     var providers: [String: String] = [:]
+    var aliases: [String: String] = [:]
+    var environment: [String: String] = [:]
 
     /// The setting names, as long option names.
     public static let keys = [
@@ -18,13 +22,17 @@ public struct ConfigurationSources {
     ]
 
     public init(file: String?, environment: [String: String]) throws {
+        self.environment = environment
         if let file { try load(file) }
         for key in Self.keys {
             let name = "LLMTAP_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
             if let value = environment[name] { values[key] = value }
         }
         if let list = environment["LLMTAP_PROVIDER"] ?? environment["LLMTAP_PROVIDERS"] {
-            for item in list.split(separator: ",") { try addProvider(String(item)) }
+            for item in list.split(separator: ",") { try Self.add(String(item), to: &providers, "provider", "URL") }
+        }
+        if let list = environment["LLMTAP_ALIAS"] ?? environment["LLMTAP_ALIASES"] {
+            for item in list.split(separator: ",") { try Self.add(String(item), to: &aliases, "alias", "MODEL") }
         }
     }
 
@@ -42,7 +50,13 @@ public struct ConfigurationSources {
                 if let map = value as? [String: Any] {
                     for (name, url) in map { providers[name] = "\(url)" }
                 } else if let list = value as? [Any] {
-                    for item in list { try addProvider("\(item)") }
+                    for item in list { try Self.add("\(item)", to: &providers, "provider", "URL") }
+                }
+            } else if key == "alias" || key == "aliases" {
+                if let map = value as? [String: Any] {
+                    for (name, model) in map { aliases[name] = "\(model)" }
+                } else if let list = value as? [Any] {
+                    for item in list { try Self.add("\(item)", to: &aliases, "alias", "MODEL") }
                 }
             } else if Self.keys.contains(key) {
                 values[key] = "\(value)"
@@ -52,18 +66,19 @@ public struct ConfigurationSources {
         }
     }
 
-    private mutating func addProvider(_ item: String) throws {
-        guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
-            throw ConfigurationError("a provider is NAME=URL, not '\(item)'")
+    private static func add(_ item: String, to map: inout [String: String], _ what: String, _ value: String) throws {
+        guard let eq = item.firstIndex(of: "="), eq != item.startIndex, item.index(after: eq) != item.endIndex else {
+            throw ConfigurationError("a \(what) is NAME=\(value), not '\(item)'")
         }
-        providers[String(item[..<eq]).trimmingCharacters(in: .whitespaces)] =
+        map[String(item[..<eq]).trimmingCharacters(in: .whitespaces)] =
             String(item[item.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
     }
 
     /// Flags given on the command line, by long option name; they override everything.
-    public mutating func apply(flags: [String: String], providers: [String]) throws {
+    public mutating func apply(flags: [String: String], providers: [String], aliases: [String] = []) throws {
         values.merge(flags) { _, flag in flag }
-        for item in providers { try addProvider(item) }
+        for item in providers { try Self.add(item, to: &self.providers, "provider", "URL") }
+        for item in aliases { try Self.add(item, to: &self.aliases, "alias", "MODEL") }
     }
 
     public func configuration() throws -> LLMTapConfiguration {
@@ -90,6 +105,11 @@ public struct ConfigurationSources {
         }
         if let v = values["inject-usage"] { c.injectUsage = !["false", "0", "no", "off"].contains(v.lowercased()) }
         c.providers.merge(providers) { _, new in new }
+        c.aliases = aliases
+        for name in c.providers.keys {
+            let variable = name.uppercased().replacingOccurrences(of: "-", with: "_") + "_API_KEY"
+            if let key = environment[variable], !key.isEmpty { c.providerKeys[name] = key }
+        }
         for (name, url) in c.providers where URL(string: url)?.host == nil {
             throw ConfigurationError("provider \(name) has no valid URL: '\(url)'")
         }

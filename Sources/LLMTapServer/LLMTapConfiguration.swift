@@ -17,6 +17,11 @@ public struct LLMTapConfiguration: Sendable {
     public var upstream = "https://api.openai.com"
     /// Named providers reachable as `/{name}/...`; the built-ins can be overridden.
     public var providers: [String: String] = LLMTapConfiguration.builtInProviders
+    /// Model aliases applied to requests (`auto` → `gpt-4o-mini`); only the names listed.
+    public var aliases: [String: String] = [:]
+    /// Provider keys the engine endpoint uses when a call brings none (`OPENAI_API_KEY`…).
+    /// In memory only: never written, logged or returned.
+    public var providerKeys: [String: String] = [:]
     /// A pricing file merged over the bundled table.
     public var pricingFile: String?
     public var apiToken: String?

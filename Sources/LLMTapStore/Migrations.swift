@@ -9,6 +9,10 @@ enum Migrations {
         migrator.registerMigration("v1") { db in
             for statement in v1 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v2-model-aliases") { db in
+            try db.execute(
+                sql: "ALTER TABLE calls ADD COLUMN requested_model TEXT /* the model the client named, when an alias rewrote it */")
+        }
         return migrator
     }
 

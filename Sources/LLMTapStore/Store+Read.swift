@@ -57,6 +57,7 @@ extension Store {
         r.toolCalls = json(row["tool_calls"])
         r.finishReason = row["finish_reason"]
         r.responseModel = row["response_model"]
+        r.requestedModel = row["requested_model"]
         r.errorType = row["error_type"]
         r.errorMessage = row["error_message"]
         if let source = (row["usage_source"] as String?).flatMap(Usage.Source.init) {

@@ -125,6 +125,7 @@ extension Store {
         "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "usage_source",
         "usage_repeated", "usage_checks", "cost_nano_usd", "pricing_version", "latency_s", "ttft_s", "itl_s",
         "itl_p95_s", "itl_max_s", "tokens_per_second", "server_metrics", "context_node", "reply_node",
+        "requested_model",
     ]
 
     static func column(_ name: String) -> Int { callColumns.firstIndex(of: name)! }
@@ -162,7 +163,7 @@ extension Store {
             integer(u?.cacheWriteInputTokens), integer(u?.reasoningTokens), text(u?.source.rawValue), flag(r.usageRepeated),
             integer(r.usageChecks.rawValue), integer(r.costNanoUSD),
             text(r.pricingVersion), real(r.latencyS), real(r.ttftS), real(r.itlS), real(r.itlP95S), real(r.itlMaxS),
-            real(r.tokensPerSecond), text(r.serverMetrics?.canonicalText), .null, .null,
+            real(r.tokensPerSecond), text(r.serverMetrics?.canonicalText), .null, .null, text(r.requestedModel),
         ]
     }
 

@@ -21,6 +21,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "SQLite database path (default ./llmtap.sqlite).") var db: String?
     @Option(help: "Default upstream for /v1/... (default https://api.openai.com).") var upstream: String?
     @Option(help: "A provider as NAME=URL, reachable as /NAME/...; repeatable.") var provider: [String] = []
+    @Option(help: "A model alias as NAME=MODEL (e.g. auto=gpt-4o-mini), rewritten in requests; repeatable.")
+    var alias: [String] = []
     @Option(help: "A pricing JSON file merged over the bundled table.") var pricing: String?
     @Option(help: "Bearer token required by the query API.") var apiToken: String?
     @Option(help: "Keep calls this long (e.g. 90d).") var retain: String?
@@ -42,7 +44,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var sources = try ConfigurationSources(file: config, environment: ProcessInfo.processInfo.environment)
-        try sources.apply(flags: givenFlags, providers: provider)
+        try sources.apply(flags: givenFlags, providers: provider, aliases: alias)
         let configuration = try sources.configuration()
         let logger = {
             var logger = Logger(label: "llmtap")

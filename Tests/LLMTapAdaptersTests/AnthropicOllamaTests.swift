@@ -26,7 +26,8 @@ func ollamaFacts(_ wire: String, readSize size: Int) -> (ResponseFacts, [String:
         parser.feed(ByteBuffer(bytes: bytes[start..<min(start + size, bytes.count)])) { accumulator.consume($0, at: 1) }
     }
     parser.finish { accumulator.consume($0, at: 2) }
-    return (accumulator.result, accumulator.serverMetrics)
+    let result = accumulator.result
+    return (result, result.serverMetrics?.objectValue ?? [:])
 }
 
 struct AnthropicTests {

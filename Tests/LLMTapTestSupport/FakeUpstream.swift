@@ -85,12 +85,47 @@ public final class FakeUpstream: Sendable {
             if path.hasSuffix("/api/chat") || path.hasSuffix("/api/generate") {
                 return self.ollama(json, generate: path.hasSuffix("/api/generate"))
             }
+            if let other = self.otherOpenAI(path: path, json) { return other }
             let model = json?["model"]?.stringValue ?? "text"
             let stream = json?["stream"]?.boolValue ?? false
             let includeUsage = json?["stream_options"]?["include_usage"]?.boolValue ?? false
             return self.respond(model: model, stream: stream, includeUsage: includeUsage)
         }
+        router.get("/**") { request, _ -> Response in
+            guard request.uri.path.hasSuffix("/v1/models") else { return Self.json(#"{"error":"no"}"#, status: .notFound) }
+            return Self.json(WireSamples.modelList, status: .ok)
+        }
         return router
+    }
+
+    /// Responses, embeddings and legacy completions, streamed when asked; model `tools`
+    /// gets the Responses function-call stream, `http-400` an error.
+    private func otherOpenAI(path: String, _ json: JSONValue?) -> Response? {
+        let stream = json?["stream"]?.boolValue ?? false
+        let model = json?["model"]?.stringValue
+        let sse = "text/event-stream; charset=utf-8"
+        func events(_ wire: String) -> [String] { wire.components(separatedBy: "\n\n").dropLast().map { $0 + "\n\n" } }
+        if path.hasSuffix("/v1/responses") {
+            if model == "http-400" { return Self.json(WireSamples.responsesError, status: .badRequest) }
+            guard stream else { return Self.json(WireSamples.responsesResponse, status: .ok) }
+            return Self.chunked(
+                events(model == "tools" ? WireSamples.responsesToolStream : WireSamples.responsesStream), contentType: sse)
+        }
+        if path.hasSuffix("/v1/embeddings") {
+            if model == "http-400" { return Self.json(WireSamples.embeddingsError, status: .badRequest) }
+            return Self.json(WireSamples.embeddingsResponse, status: .ok)
+        }
+        if path.hasSuffix("/v1/completions") {
+            guard stream else { return Self.json(WireSamples.completionsResponse, status: .ok) }
+            var pieces = events(WireSamples.completionsStream)
+            if json?["stream_options"]?["include_usage"]?.boolValue != true {
+                // Without include_usage OpenAI sends neither the usage member nor the usage chunk.
+                pieces = pieces.filter { !$0.contains(#""choices":[]"#) }
+                    .map { $0.replacingOccurrences(of: #","usage":null"#, with: "") }
+            }
+            return Self.chunked(pieces, contentType: sse)
+        }
+        return nil
     }
 
     private func respond(model: String, stream: Bool, includeUsage: Bool) -> Response {

@@ -3,8 +3,6 @@ import NIOCore
 
 /// Anthropic's Messages API (`POST /v1/messages`), JSON and SSE.
 public enum AnthropicMessages {
-    public static let apiFormat = "anthropic.messages"
-
     /// Model, parameters and context (`system` first, as a system message, then `messages`).
     public static func parseRequest(_ body: ByteBuffer) -> RequestFacts {
         var facts = RequestFacts()
@@ -78,7 +76,7 @@ public enum AnthropicMessages {
     /// `message_delta` (stop reason, output usage), `message_stop`, `ping`, `error`.
     public struct StreamAccumulator: Sendable {
         private var facts = ResponseFacts()
-        private var text = ""
+        public private(set) var text = ""
         private var blocks: [Int: (type: String, id: String?, name: String?, json: String)] = [:]
         private var usage: JSONValue = .object([:])
         private var usageEvents = 0

@@ -4,9 +4,6 @@ import NIOCore
 /// Ollama's native API: `POST /api/chat` (messages) and `POST /api/generate` (prompt),
 /// NDJSON streams (the default: `"stream"` is true unless set false) or one JSON object.
 public enum Ollama {
-    public static let chatFormat = "ollama.chat"
-    public static let generateFormat = "ollama.generate"
-
     public static func parseRequest(_ body: ByteBuffer, generate: Bool) -> RequestFacts {
         var facts = RequestFacts()
         guard let json = JSONValue.parse(body.readableBytesView), let members = json.objectValue else { return facts }
@@ -35,10 +32,10 @@ public enum Ollama {
     /// Accumulates NDJSON lines (and reads a single non-streamed object the same way).
     public struct StreamAccumulator: Sendable {
         private var facts = ResponseFacts()
-        private var text = ""
+        public private(set) var text = ""
         private var calls: [JSONValue] = []
         /// Ollama's own clocks from the final line, in seconds, and its tokens/s.
-        public private(set) var serverMetrics: [String: JSONValue] = [:]
+        private var serverMetrics: [String: JSONValue] = [:]
 
         public init() {}
 
@@ -79,6 +76,7 @@ public enum Ollama {
             var out = facts
             out.output = text
             if !calls.isEmpty { out.toolCalls = .array(calls) }
+            if !serverMetrics.isEmpty { out.serverMetrics = .object(serverMetrics) }
             if out.errorType != nil || out.errorMessage != nil { out.completed = false }
             return out
         }

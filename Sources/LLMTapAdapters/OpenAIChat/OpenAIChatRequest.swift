@@ -3,9 +3,9 @@ import NIOCore
 
 /// The OpenAI chat-completions API (`POST /v1/chat/completions`), as spoken by
 /// OpenAI and every OpenAI-compatible server (vLLM, llama.cpp, Ollama's `/v1`, Groq…).
+/// The legacy completions API (`/v1/completions`: `prompt` in, `choices[].text` out) is read
+/// by the same code.
 public enum OpenAIChat {
-    public static let apiFormat = "openai.chat"
-
     /// Model, parameters, context and chat input of a request body. Tolerant:
     /// a body that is not JSON gives empty facts (it is forwarded as is anyway).
     public static func parseRequest(_ body: ByteBuffer) -> RequestFacts {
@@ -21,9 +21,13 @@ public enum OpenAIChat {
         if let messages = members["messages"] {
             facts.context = messages
             facts.chatInput = lastUserText(messages)
+        } else if let prompt = members["prompt"] {  // legacy completions: a string or a list of them
+            facts.context = prompt
+            facts.chatInput = prompt.stringValue ?? prompt.arrayValue?.last?.stringValue
         }
         var parameters = members
         parameters.removeValue(forKey: "messages")
+        parameters.removeValue(forKey: "prompt")
         parameters.removeValue(forKey: "model")
         facts.parameters = .object(parameters)
         return facts

@@ -22,6 +22,9 @@ extension OpenAIChat {
 
         public init() {}
 
+        /// The first choice's text so far.
+        public var text: String { texts[0] ?? "" }
+
         public mutating func consume(_ event: SSEEvent, at time: UInt64) {
             let data = event.data
             if data == "[DONE]" {

@@ -162,6 +162,41 @@ enum TopLevelMember {
         return nil
     }
 
+    /// The byte range of the string value of top-level member `key` (quotes included), or nil when
+    /// the member is missing or its value is not a string.
+    static func range(of key: String, stringValuedIn object: ArraySlice<UInt8>) -> Range<Int>? {
+        let keyBytes = Array(key.utf8)
+        var depth = 0
+        var expectsKey = false
+        var i = object.startIndex
+        while i < object.endIndex {
+            switch object[i] {
+            case UInt8(ascii: "\""):
+                let stringStart = i
+                i = skipString(object, from: i)
+                guard depth == 1, expectsKey else { continue }
+                expectsKey = false
+                guard object[(stringStart + 1)..<(i - 1)].elementsEqual(keyBytes) else { continue }
+                var j = skipWhitespace(object, from: i)
+                guard j < object.endIndex, object[j] == UInt8(ascii: ":") else { return nil }
+                j = skipWhitespace(object, from: j + 1)
+                guard j < object.endIndex, object[j] == UInt8(ascii: "\"") else { return nil }
+                return j..<skipString(object, from: j)
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                expectsKey = depth == 1 && object[i] == UInt8(ascii: "{")
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                expectsKey = depth == 1
+            default:
+                break
+            }
+            i += 1
+        }
+        return nil
+    }
+
     private static func skipString(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int {
         var i = start + 1
         while i < bytes.endIndex {

@@ -20,15 +20,7 @@ struct CallObservation: Sendable {
 
     private var responseBytes = ByteBuffer()
     private var firstByteTime: UInt64?
-    private var parser: Parser
-
-    /// The framing and accumulator of the call's API.
-    enum Parser: Sendable {
-        case openAI(SSEStreamParser, OpenAIChat.StreamAccumulator)
-        case anthropic(SSEStreamParser, AnthropicMessages.StreamAccumulator)
-        case ollama(NDJSONStreamParser, Ollama.StreamAccumulator)
-        case none
-    }
+    private var parser: ResponseParser
 
     init(
         record: CallRecord, start: UInt64, route: Route, requestFacts: RequestFacts, pricing: PricingTable,
@@ -41,22 +33,8 @@ struct CallObservation: Sendable {
         self.pricing = pricing
         let coding = contentEncoding?.lowercased()
         self.contentEncoding = (coding == nil || coding == "identity") ? nil : coding
-        let type = contentType.lowercased()
-        switch route.apiFormat {
-        case .openAIChat:
-            isStream = type.hasPrefix("text/event-stream")
-            parser = .openAI(SSEStreamParser(), OpenAIChat.StreamAccumulator())
-        case .anthropicMessages:
-            isStream = type.hasPrefix("text/event-stream")
-            parser = .anthropic(SSEStreamParser(), AnthropicMessages.StreamAccumulator())
-        case .ollamaChat, .ollamaGenerate:
-            // One JSON object when not streaming: the same line parser reads both.
-            isStream = type.hasPrefix("application/x-ndjson")
-            parser = .ollama(NDJSONStreamParser(), Ollama.StreamAccumulator())
-        case .generic:
-            isStream = false
-            parser = .none
-        }
+        parser = ResponseParser(api: route.api, contentType: contentType)
+        isStream = parser.isStream
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -64,60 +42,18 @@ struct CallObservation: Sendable {
     /// One upstream read, already forwarded to the client.
     mutating func received(_ chunk: ByteBuffer, at time: UInt64) {
         if firstByteTime == nil { firstByteTime = time }
-        if contentEncoding == nil, isStream || isLineDelimited { feed(chunk, at: time) }
+        if contentEncoding == nil, parser.isIncremental { parser.feed(chunk, at: time) }
         responseBytes.writeImmutableBuffer(chunk)
     }
 
-    private var isLineDelimited: Bool {
-        if case .ollama = parser { return true }
-        return false
-    }
-
-    private mutating func feed(_ bytes: ByteBuffer, at time: UInt64) {
-        // Events are consumed in place: a copy of the accumulator per read would copy
-        // the text gathered so far each time.
-        switch parser {
-        case .openAI(var framing, var accumulator):
-            parser = .none
-            framing.feed(bytes) { accumulator.consume($0, at: time) }
-            parser = .openAI(framing, accumulator)
-        case .anthropic(var framing, var accumulator):
-            parser = .none
-            framing.feed(bytes) { accumulator.consume($0, at: time) }
-            parser = .anthropic(framing, accumulator)
-        case .ollama(var framing, var accumulator):
-            parser = .none
-            framing.feed(bytes) { accumulator.consume($0, at: time) }
-            parser = .ollama(framing, accumulator)
-        case .none:
-            break
-        }
-    }
+    /// The first output's text received so far (a stream's, as it grows).
+    var textSoFar: String { parser.text }
 
     /// The facts of the whole response, however it came.
     private mutating func responseFacts(end: UInt64) -> ResponseFacts {
         let decoded = decodedBody()
-        if contentEncoding != nil, isStream || isLineDelimited, let decoded { feed(decoded, at: firstByteTime ?? end) }
-        switch parser {
-        case .openAI(var framing, var accumulator):
-            guard isStream else { return decoded.map(OpenAIChat.parseResponse) ?? ResponseFacts() }
-            framing.finish { accumulator.consume($0, at: end) }
-            return accumulator.result
-        case .anthropic(var framing, var accumulator):
-            guard isStream else { return decoded.map(AnthropicMessages.parseResponse) ?? ResponseFacts() }
-            framing.finish { accumulator.consume($0, at: end) }
-            return accumulator.result
-        case .ollama(var framing, var accumulator):
-            framing.finish { accumulator.consume($0, at: end) }
-            if !accumulator.serverMetrics.isEmpty { record.serverMetrics = .object(accumulator.serverMetrics) }
-            return accumulator.result
-        case .none:
-            // Generic calls: an OpenAI-shaped usage or error is still worth keeping.
-            guard let decoded, let json = JSONValue.parse(decoded.readableBytesView) else { return ResponseFacts() }
-            var facts = OpenAIChat.parseResponse(decoded)
-            if json["choices"] == nil { facts.output = nil }
-            return facts
-        }
+        if contentEncoding != nil, parser.isIncremental, let decoded { parser.feed(decoded, at: firstByteTime ?? end) }
+        return parser.finish(body: decoded, at: end)
     }
 
     /// Builds the record of the finished (or failed, or cancelled) call.
@@ -138,6 +74,7 @@ struct CallObservation: Sendable {
         r.finishReason = facts.finishReason
         r.responseModel = facts.responseModel
         r.usageRepeated = facts.usageRepeated
+        if let server = facts.serverMetrics { r.serverMetrics = server }
         r.errorType = error?.type ?? facts.errorType
         r.errorMessage = error?.message ?? facts.errorMessage
         if outcome == .ok, facts.errorType != nil || facts.errorMessage != nil, isStream {
@@ -163,7 +100,7 @@ struct CallObservation: Sendable {
         }
         r.usageChecks = UsageChecks.of(
             r, providerReportedUsage: facts.usage != nil,
-            answered: route.apiFormat != .generic && (200..<300).contains(status ?? 0))
+            answered: route.api != .generic && (200..<300).contains(status ?? 0))
         if r.noLog { r.stripContent() }
         return r
     }
@@ -171,7 +108,7 @@ struct CallObservation: Sendable {
     /// Usage counted from the text when the provider reported none (see `TokenEstimator`).
     /// Only for answers: an error status with no output has no usage to estimate.
     private func estimatedUsage(facts: ResponseFacts, status: Int?) -> Usage? {
-        guard route.apiFormat != .generic, requestFacts.isValidJSON else { return nil }
+        guard route.api != .generic, requestFacts.isValidJSON else { return nil }
         let output = (facts.outputs ?? facts.output.map { [$0] } ?? []).joined()
             + (facts.toolCalls?.canonicalText ?? "")
         let answered = status.map { (200..<300).contains($0) } ?? false

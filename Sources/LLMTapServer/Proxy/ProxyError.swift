@@ -6,6 +6,7 @@ import LLMTapCore
 /// in OpenAI's error shape `{"error":{"message":…,"type":…}}`.
 enum ProxyError: Error {
     case noRoute(path: String, providers: [String])
+    case unknownProvider(name: String, providers: [String])
     case bodyTooLarge(limit: Int)
     case upstreamUnreachable(url: String, underlying: String)
     case upstreamTimeout(url: String)
@@ -13,7 +14,7 @@ enum ProxyError: Error {
 
     var status: HTTPResponse.Status {
         switch self {
-        case .noRoute: .notFound
+        case .noRoute, .unknownProvider: .notFound
         case .bodyTooLarge: .contentTooLarge
         case .upstreamUnreachable: .badGateway
         case .upstreamTimeout: .gatewayTimeout
@@ -23,7 +24,7 @@ enum ProxyError: Error {
 
     var type: String {
         switch self {
-        case .noRoute: "not_found"
+        case .noRoute, .unknownProvider: "not_found"
         case .bodyTooLarge: "request_too_large"
         case .upstreamUnreachable: "upstream_unreachable"
         case .upstreamTimeout: "upstream_timeout"
@@ -36,6 +37,8 @@ enum ProxyError: Error {
         case .noRoute(let path, let providers):
             "llmtap has no route for \(path): use /v1/... (the default upstream) or /{provider}/... with one of: "
                 + providers.sorted().joined(separator: ", ")
+        case .unknownProvider(let name, let providers):
+            "llmtap has no provider named \(name); configured: " + providers.sorted().joined(separator: ", ")
         case .bodyTooLarge(let limit):
             "request body exceeds llmtap's limit of \(limit) bytes (--max-body-bytes)"
         case .upstreamUnreachable(let url, let underlying):

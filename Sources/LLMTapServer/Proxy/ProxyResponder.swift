@@ -43,35 +43,43 @@ struct ProxyResponder: HTTPResponder {
     let fingerprinter: KeyFingerprinter
     let maxBodyBytes: Int
     let injectUsage: Bool
+    /// Model aliases (`auto` → a model), applied only to the names listed.
+    let aliases: [String: String]
+    /// Keys the engine endpoint uses when a call brings none; in memory only.
+    let providerKeys: [String: String]
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let start = CallObservation.now()
         let createdAt = Date().timeIntervalSince1970
+        if let engine = EngineRoute(method: request.method, path: request.uri.path) {
+            return await respond(to: engine, request: request, context: context, start: start, createdAt: createdAt)
+        }
         guard let route = routes.route(path: request.uri.path, query: request.uri.query) else {
             return ProxyError.noRoute(path: request.uri.path, providers: Array(routes.providers.keys)).response
         }
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBodyBytes {
-            return ProxyError.bodyTooLarge(limit: maxBodyBytes).response
-        }
         let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            return ProxyError.bodyTooLarge(limit: maxBodyBytes).response
-        } catch {
-            return ProxyError.badRequest("the request body could not be read: \(error)").response
+        switch await readBody(request) {
+        case .success(let read): body = read
+        case .failure(let error): return error.response
         }
 
-        let facts = Routes.requestFacts(route.apiFormat, body)
+        var facts = route.api.parseRequest(body)
+        var upstreamBody = body
+        var requestedModel: String?
+        if let model = facts.model, let target = aliases[model], let rewritten = ModelAlias.rewrite(body, to: target) {
+            upstreamBody = rewritten
+            requestedModel = model
+            facts.model = target
+        }
         var record = CallRecord(
             createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
-            apiFormat: route.apiFormat.rawValue)
+            apiFormat: route.api.rawValue)
         describe(&record, request: request, context: context, facts: facts, body: body)
+        record.requestedModel = requestedModel
 
-        var upstreamBody = body
-        if injectUsage, route.apiFormat == .openAIChat,
-            let injected = OpenAIChat.injectingUsage(into: body, facts: facts)
+        if injectUsage, route.api.takesStreamOptions,
+            let injected = OpenAIChat.injectingUsage(into: upstreamBody, facts: facts)
         {
             upstreamBody = injected
             record.usageInjected = true
@@ -101,6 +109,20 @@ struct ProxyResponder: HTTPResponder {
             return (failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")).response
         }
         return tee(response, clientClosed: context.clientClosed, record: record, start: start, route: route, facts: facts)
+    }
+
+    /// The request body, up to the size limit.
+    func readBody(_ request: Request) async -> Result<ByteBuffer, ProxyError> {
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maxBodyBytes {
+            return .failure(.bodyTooLarge(limit: maxBodyBytes))
+        }
+        do {
+            return .success(try await request.body.collect(upTo: maxBodyBytes))
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return .failure(.bodyTooLarge(limit: maxBodyBytes))
+        } catch {
+            return .failure(.badRequest("the request body could not be read: \(error)"))
+        }
     }
 
     /// The client's response: the upstream's status, headers and body, streamed through.
@@ -198,7 +220,7 @@ struct ProxyResponder: HTTPResponder {
     }
 
     /// Identity, session, tags and request facts of the record.
-    private func describe(
+    func describe(
         _ record: inout CallRecord, request: Request, context: Context, facts: RequestFacts, body: ByteBuffer
     ) {
         let headers = request.headers
@@ -207,10 +229,18 @@ struct ProxyResponder: HTTPResponder {
         record.context = facts.context
         record.chatInput = facts.chatInput
         record.isStream = facts.isStream
+        record.requestBody = Array(body.readableBytesView)
+        describeCaller(&record, request: request, context: context, bodySessionID: facts.sessionID)
+        record.keyFingerprint = fingerprinter.fingerprint(headers: headers)
+    }
+
+    /// Session, tags, no-log flag and client address: what the caller's headers say.
+    func describeCaller(_ record: inout CallRecord, request: Request, context: Context, bodySessionID: String?) {
+        let headers = request.headers
         if let id = headers[named: "x-session-id"] ?? headers[named: "x-tap-session"], !id.isEmpty {
             record.sessionID = id
             record.sessionSource = .header
-        } else if let id = facts.sessionID, !id.isEmpty {
+        } else if let id = bodySessionID, !id.isEmpty {
             record.sessionID = id
             record.sessionSource = .body
         }
@@ -222,9 +252,7 @@ struct ProxyResponder: HTTPResponder {
         }
         let noLog = headers[named: "x-tap-no-log"]?.lowercased()
         record.noLog = noLog == "1" || noLog == "true"
-        record.keyFingerprint = fingerprinter.fingerprint(headers: headers)
         record.clientAddress = context.remoteAddress?.ipAddress
-        record.requestBody = Array(body.readableBytesView)
     }
 
     /// What a failed upstream call means for the record and the client; no error when the client left.

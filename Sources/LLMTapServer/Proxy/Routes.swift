@@ -10,19 +10,7 @@ struct Route: Sendable, Equatable {
     var url: String
     /// The upstream path, e.g. `/v1/chat/completions`.
     var endpoint: String
-    var apiFormat: APIFormat
-}
-
-enum APIFormat: String, Sendable {
-    /// OpenAI chat completions (and legacy completions), parsed and recorded in full.
-    case openAIChat = "openai.chat"
-    /// Anthropic Messages.
-    case anthropicMessages = "anthropic.messages"
-    /// Ollama's native `/api/chat` and `/api/generate`.
-    case ollamaChat = "ollama.chat"
-    case ollamaGenerate = "ollama.generate"
-    /// Anything else under a known provider: forwarded byte for byte, recorded with status, sizes and timing.
-    case generic
+    var api: WireAPI
 }
 
 /// Maps request paths to upstreams:
@@ -53,50 +41,20 @@ struct Routes: Sendable {
         let name = String(first[0])
         if let base = providers[name], first.count == 2 {
             let endpoint = "/" + first[1]
-            return Route(provider: name, url: base + endpoint + suffix, endpoint: endpoint, apiFormat: Self.format(endpoint))
+            return Route(provider: name, url: base + endpoint + suffix, endpoint: endpoint, api: WireAPI.of(endpoint: endpoint))
         }
         if path == "/v1/messages", let base = providers["anthropic"] {
-            return Route(provider: "anthropic", url: base + path + suffix, endpoint: path, apiFormat: .anthropicMessages)
+            return Route(provider: "anthropic", url: base + path + suffix, endpoint: path, api: .anthropicMessages)
         }
         if name == "v1" {
             return Route(
                 provider: defaultProviderName, url: defaultUpstream + path + suffix, endpoint: path,
-                apiFormat: Self.format(path))
+                api: WireAPI.of(endpoint: path))
         }
         if path == "/api/generate" || path == "/api/chat", let base = providers["ollama"] {
-            return Route(provider: "ollama", url: base + path + suffix, endpoint: path, apiFormat: Self.format(path))
+            return Route(provider: "ollama", url: base + path + suffix, endpoint: path, api: WireAPI.of(endpoint: path))
         }
         return nil
-    }
-
-    static func format(_ endpoint: String) -> APIFormat {
-        if endpoint.hasSuffix("/chat/completions") || endpoint.hasSuffix("/v1/completions") { return .openAIChat }
-        if endpoint.hasSuffix("/v1/messages") { return .anthropicMessages }
-        if endpoint.hasSuffix("/api/chat") { return .ollamaChat }
-        if endpoint.hasSuffix("/api/generate") { return .ollamaGenerate }
-        return .generic
-    }
-
-    /// What the adapter of `format` reads from a request body.
-    static func requestFacts(_ format: APIFormat, _ body: ByteBuffer) -> RequestFacts {
-        switch format {
-        case .openAIChat: OpenAIChat.parseRequest(body)
-        case .anthropicMessages: AnthropicMessages.parseRequest(body)
-        case .ollamaChat: Ollama.parseRequest(body, generate: false)
-        case .ollamaGenerate: Ollama.parseRequest(body, generate: true)
-        case .generic: genericFacts(body)
-        }
-    }
-
-    /// A call of an API llmtap does not parse: the model, stream flag and session of a JSON body, if any.
-    static func genericFacts(_ body: ByteBuffer) -> RequestFacts {
-        var facts = RequestFacts()
-        guard let json = JSONValue.parse(body.readableBytesView), json.objectValue != nil else { return facts }
-        facts.isValidJSON = true
-        facts.model = json["model"]?.stringValue
-        facts.isStream = json["stream"]?.boolValue ?? false
-        facts.sessionID = json["session_id"]?.stringValue ?? json["metadata"]?["session_id"]?.stringValue
-        return facts
     }
 
     static func trimmingSlash(_ url: String) -> String {

@@ -37,7 +37,7 @@ enum APIJSON {
             "created": .int(Int64(r.createdAt)),
             "timestamp": .double(r.createdAt),
             "model": string(r.responseModel ?? r.model),
-            "requested_model": string(r.model),
+            "requested_model": string(r.requestedModel ?? r.model),
             "provider": .string(r.provider),
             "endpoint": .string(r.endpoint),
             "api_format": .string(r.apiFormat),
