@@ -192,6 +192,22 @@ struct OpenAIAPIsTests {
         #expect(calls[2].endpoint == "/v1/models" && calls[2].httpStatus == 200)
     }
 
+    @Test func anUpstreamSpeakingAnotherFormatIsPassedThroughAndRecordedAsGeneric() async throws {
+        let store = try await Tap.run { tap in
+            for stream in [false, true] {
+                let response = try await tap.post(body: WireSamples.request(model: "html", stream: stream))
+                #expect(response.status.code == 200)
+                #expect(await Tap.read(response) == ("<html><body>Sign in</body></html>", true))
+            }
+        }
+        for call in try store.calls() {
+            #expect(call.apiFormat == "generic" && call.outcome == .ok)
+            #expect(call.errorType == "unparsed_response" && call.errorMessage?.contains("text/html") == true)
+            #expect(call.usage == nil && call.output == nil)
+            #expect(try store.call(id: call.id)?.responseBody == Array("<html><body>Sign in</body></html>".utf8))
+        }
+    }
+
     @Test func aliasesRewriteOnlyListedModels() async throws {
         let store = try await Tap.run(configure: { $0.aliases = ["auto": "gpt-4o-mini"] }) { tap in
             _ = await Tap.read(try await tap.post(body: WireSamples.request(model: "auto", stream: false)))

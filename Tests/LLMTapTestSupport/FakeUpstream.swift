@@ -12,7 +12,7 @@ import Synchronization
 /// - `tools`, `usage-every-chunk`, `error-mid-stream`: those streams;
 /// - `slow`: two chunks (role, "Hello"), then waits for `openGate()` before the rest;
 /// - `cut`: two chunks, then the connection drops;
-/// - `http-500`: a server error; `gzip`: the completion gzip-encoded;
+/// - `http-500`: a server error; `gzip`: the completion gzip-encoded; `html`: a web page, not the API;
 /// - `stall`: headers and one chunk, then silence.
 /// Streams honour `stream_options.include_usage` the way OpenAI does.
 public final class FakeUpstream: Sendable {
@@ -132,6 +132,10 @@ public final class FakeUpstream: Sendable {
         switch model {
         case "http-500":
             return Self.json(WireSamples.serverError, status: .internalServerError)
+        case "html":  // a captive portal or a misconfigured base URL
+            var headers = HTTPFields()
+            headers[.contentType] = "text/html"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "<html><body>Sign in</body></html>")))
         case "gzip":
             var plain = ByteBuffer(string: WireSamples.completion)
             let zipped = try! plain.compress(with: .gzip())

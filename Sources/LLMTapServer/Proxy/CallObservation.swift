@@ -17,6 +17,7 @@ struct CallObservation: Sendable {
     let isStream: Bool
     /// The response is content-encoded: decoded for parsing only at the end.
     let contentEncoding: String?
+    let contentType: String
 
     private var responseBytes = ByteBuffer()
     private var firstByteTime: UInt64?
@@ -33,6 +34,7 @@ struct CallObservation: Sendable {
         self.pricing = pricing
         let coding = contentEncoding?.lowercased()
         self.contentEncoding = (coding == nil || coding == "identity") ? nil : coding
+        self.contentType = contentType
         parser = ResponseParser(api: route.api, contentType: contentType)
         isStream = parser.isStream
     }
@@ -81,7 +83,17 @@ struct CallObservation: Sendable {
             r.outcome = .upstreamError  // an error object in the middle of a 200 stream
         }
         if r.output == "", r.outcome != .ok || (status ?? 0) >= 400 { r.output = nil }
-        r.usage = facts.usage ?? estimatedUsage(facts: facts, status: status)
+        if route.api != .generic, Self.readNothing(facts), responseBytes.readableBytes > 0 {
+            // The upstream did not speak the API its path implies (an HTML page, another format):
+            // its bytes went to the client unchanged; the record says so and keeps them.
+            r.apiFormat = WireAPI.generic.rawValue
+            r.output = nil
+            if r.errorType == nil {
+                r.errorType = "unparsed_response"
+                r.errorMessage = "the response is not \(route.api.rawValue) (content-type \(contentType.isEmpty ? "none" : contentType))"
+            }
+        }
+        r.usage = facts.usage ?? estimatedUsage(facts: facts, status: status, parsed: r.apiFormat != WireAPI.generic.rawValue)
 
         let timingPoints = isStream ? facts.contentTimes : (firstByteTime.map { [$0] } ?? [])
         let timings = StreamTimings(start: start, contentTimes: timingPoints, outputTokens: r.usage?.outputTokens)
@@ -100,15 +112,21 @@ struct CallObservation: Sendable {
         }
         r.usageChecks = UsageChecks.of(
             r, providerReportedUsage: facts.usage != nil,
-            answered: route.api != .generic && (200..<300).contains(status ?? 0))
+            answered: r.apiFormat != WireAPI.generic.rawValue && (200..<300).contains(status ?? 0))
         if r.noLog { r.stripContent() }
         return r
     }
 
+    /// Nothing of the API was found in the response.
+    static func readNothing(_ facts: ResponseFacts) -> Bool {
+        (facts.output ?? "").isEmpty && facts.usage == nil && facts.responseModel == nil && facts.toolCalls == nil
+            && facts.errorType == nil && facts.errorMessage == nil && !facts.completed
+    }
+
     /// Usage counted from the text when the provider reported none (see `TokenEstimator`).
     /// Only for answers: an error status with no output has no usage to estimate.
-    private func estimatedUsage(facts: ResponseFacts, status: Int?) -> Usage? {
-        guard route.api != .generic, requestFacts.isValidJSON else { return nil }
+    private func estimatedUsage(facts: ResponseFacts, status: Int?, parsed: Bool) -> Usage? {
+        guard parsed, requestFacts.isValidJSON else { return nil }
         let output = (facts.outputs ?? facts.output.map { [$0] } ?? []).joined()
             + (facts.toolCalls?.canonicalText ?? "")
         let answered = status.map { (200..<300).contains($0) } ?? false
