@@ -182,6 +182,8 @@ struct OpenAIAPIsTests {
             #expect(streamed.contains(" is a test") && streamed.hasSuffix("data: [DONE]\n\n"))
             let models = try await tap.proxyGet("/v1/models")
             #expect(models.body == WireSamples.modelList)
+            let listed = try await tap.api("/api/requests?limit=5").json?["requests"]?.arrayValue ?? []
+            #expect(listed.first { $0["api_format"]?.stringValue == "openai.embeddings" }?["input_count"]?.intValue == 2)
         }
         let calls = try store.calls()
         #expect(calls.map(\.apiFormat) == ["openai.embeddings", "openai.completions", "generic"])

@@ -1,3 +1,4 @@
+import LLMTapAdapters
 import LLMTapCore
 import LLMTapStore
 
@@ -79,6 +80,9 @@ enum APIJSON {
             "no_log": .bool(r.noLog),
             "usage_checks": .array(r.usageChecks.names.map(JSONValue.string)),
         ]
+        if r.apiFormat == WireAPI.openAIEmbeddings.rawValue {
+            object["input_count"] = integer(OpenAIEmbeddings.inputCount(r.context))
+        }
         if detail {
             object["context"] = r.context ?? .null
             object["parameters"] = r.parameters ?? .null
