@@ -95,3 +95,105 @@ CREATE INDEX tags_by_key ON tags (key, value);
 CREATE INDEX calls_by_key ON calls (key_fingerprint, created_at);
 
 CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = 'calls', content_rowid = 'rowid');
+
+CREATE TABLE sessions (
+  id TEXT PRIMARY KEY NOT NULL,
+  first_at REAL NOT NULL,
+  last_at REAL NOT NULL,
+  requests INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cost_nano_usd INTEGER NOT NULL,              -- sum over the priced calls
+  unpriced INTEGER NOT NULL,                   -- calls without a cost
+  models TEXT NOT NULL                         -- distinct models, comma-separated
+) WITHOUT ROWID;
+
+CREATE INDEX sessions_by_activity ON sessions (last_at, id);
+
+CREATE TABLE cost_hourly (
+  hour INTEGER NOT NULL,                       -- Unix seconds of the hour's start (UTC)
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,                         -- response model, else requested model, else ''
+  key_fingerprint TEXT NOT NULL,               -- '' for calls without a key
+  requests INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cost_nano_usd INTEGER NOT NULL,
+  unpriced INTEGER NOT NULL,                   -- calls without a cost
+  unpriced_listed INTEGER NOT NULL,            -- of those, calls with a model and token counts
+  unpriced_input_tokens INTEGER NOT NULL,
+  unpriced_output_tokens INTEGER NOT NULL,
+  PRIMARY KEY (hour, provider, model, key_fingerprint)
+) WITHOUT ROWID;
+
+CREATE TRIGGER calls_hourly_insert AFTER INSERT ON calls BEGIN
+  INSERT INTO cost_hourly VALUES (
+    CAST(new.created_at / 3600 AS INTEGER) * 3600, new.provider, coalesce(new.response_model, new.model, ''), coalesce(new.key_fingerprint, ''),
+    1, coalesce(new.input_tokens, 0), coalesce(new.output_tokens, 0), coalesce(new.cost_nano_usd, 0),
+    new.cost_nano_usd IS NULL, (new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL), (new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) * coalesce(new.input_tokens, 0),
+    (new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) * coalesce(new.output_tokens, 0))
+  ON CONFLICT (hour, provider, model, key_fingerprint) DO UPDATE SET
+    requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens, cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
+    unpriced = unpriced + excluded.unpriced, unpriced_listed = unpriced_listed + excluded.unpriced_listed,
+    unpriced_input_tokens = unpriced_input_tokens + excluded.unpriced_input_tokens,
+    unpriced_output_tokens = unpriced_output_tokens + excluded.unpriced_output_tokens;
+END;
+
+CREATE TRIGGER calls_hourly_delete AFTER DELETE ON calls BEGIN
+  UPDATE cost_hourly SET
+    requests = requests - 1, input_tokens = input_tokens - coalesce(old.input_tokens, 0),
+    output_tokens = output_tokens - coalesce(old.output_tokens, 0),
+    cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0), unpriced = unpriced - (old.cost_nano_usd IS NULL),
+    unpriced_listed = unpriced_listed - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL),
+    unpriced_input_tokens = unpriced_input_tokens - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL) * coalesce(old.input_tokens, 0),
+    unpriced_output_tokens = unpriced_output_tokens - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL) * coalesce(old.output_tokens, 0)
+  WHERE hour = CAST(old.created_at / 3600 AS INTEGER) * 3600 AND provider = old.provider AND model = coalesce(old.response_model, old.model, '') AND key_fingerprint = coalesce(old.key_fingerprint, '');
+  DELETE FROM cost_hourly WHERE hour = CAST(old.created_at / 3600 AS INTEGER) * 3600 AND provider = old.provider AND model = coalesce(old.response_model, old.model, '') AND key_fingerprint = coalesce(old.key_fingerprint, '') AND requests = 0;
+END;
+
+CREATE TRIGGER calls_hourly_reprice AFTER UPDATE OF cost_nano_usd ON calls BEGIN
+  UPDATE cost_hourly SET
+    cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0) + coalesce(new.cost_nano_usd, 0),
+    unpriced = unpriced - (old.cost_nano_usd IS NULL) + (new.cost_nano_usd IS NULL),
+    unpriced_listed = unpriced_listed - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL) + (new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL),
+    unpriced_input_tokens = unpriced_input_tokens + ((new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL)) * coalesce(old.input_tokens, 0),
+    unpriced_output_tokens = unpriced_output_tokens + ((new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL)) * coalesce(old.output_tokens, 0)
+  WHERE hour = CAST(old.created_at / 3600 AS INTEGER) * 3600 AND provider = old.provider AND model = coalesce(old.response_model, old.model, '') AND key_fingerprint = coalesce(old.key_fingerprint, '');
+END;
+
+CREATE TRIGGER calls_session_insert AFTER INSERT ON calls WHEN new.session_id IS NOT NULL BEGIN
+  INSERT INTO sessions VALUES (
+    new.session_id, new.created_at, new.created_at, 1, coalesce(new.input_tokens, 0),
+    coalesce(new.output_tokens, 0), coalesce(new.cost_nano_usd, 0), new.cost_nano_usd IS NULL,
+    coalesce(new.response_model, new.model, ''))
+  ON CONFLICT (id) DO UPDATE SET
+    first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at),
+    requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens, cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
+    unpriced = unpriced + excluded.unpriced,
+    models = CASE
+      WHEN excluded.models = '' OR instr(',' || models || ',', ',' || excluded.models || ',') > 0 THEN models
+      WHEN models = '' THEN excluded.models
+      ELSE models || ',' || excluded.models END;
+END;
+
+CREATE TRIGGER calls_session_delete AFTER DELETE ON calls WHEN old.session_id IS NOT NULL BEGIN
+  UPDATE sessions SET
+    requests = requests - 1, input_tokens = input_tokens - coalesce(old.input_tokens, 0),
+    output_tokens = output_tokens - coalesce(old.output_tokens, 0),
+    cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0), unpriced = unpriced - (old.cost_nano_usd IS NULL),
+    first_at = coalesce((SELECT min(created_at) FROM calls WHERE session_id = old.session_id), first_at),
+    last_at = coalesce((SELECT max(created_at) FROM calls WHERE session_id = old.session_id), last_at),
+    models = coalesce(
+      (SELECT group_concat(DISTINCT coalesce(response_model, model)) FROM calls WHERE session_id = old.session_id), '')
+  WHERE id = old.session_id;
+  DELETE FROM sessions WHERE id = old.session_id AND requests = 0;
+END;
+
+CREATE TRIGGER calls_session_reprice AFTER UPDATE OF cost_nano_usd ON calls WHEN old.session_id IS NOT NULL BEGIN
+  UPDATE sessions SET
+    cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0) + coalesce(new.cost_nano_usd, 0),
+    unpriced = unpriced - (old.cost_nano_usd IS NULL) + (new.cost_nano_usd IS NULL)
+  WHERE id = old.session_id;
+END;

@@ -13,8 +13,152 @@ enum Migrations {
             try db.execute(
                 sql: "ALTER TABLE calls ADD COLUMN requested_model TEXT /* the model the client named, when an alias rewrote it */")
         }
+        migrator.registerMigration("v3-sessions-and-hourly-cost") { db in
+            for statement in v3 { try db.execute(sql: statement) }
+        }
         return migrator
     }
+
+    /// `calls` row `X`'s hour and rollup key, and whether it is in the unpriced list.
+    private static func hour(_ x: String) -> String { "CAST(\(x).created_at / 3600 AS INTEGER) * 3600" }
+    private static func rollupKey(_ x: String) -> String {
+        "hour = \(hour(x)) AND provider = \(x).provider AND model = coalesce(\(x).response_model, \(x).model, '') "
+            + "AND key_fingerprint = coalesce(\(x).key_fingerprint, '')"
+    }
+    private static func listed(_ x: String) -> String {
+        "(\(x).cost_nano_usd IS NULL AND coalesce(\(x).response_model, \(x).model) IS NOT NULL AND \(x).input_tokens IS NOT NULL)"
+    }
+
+    /// Per-session and per-hour sums kept by triggers in the transaction that writes,
+    /// deletes or reprices a call, so listing sessions and summing cost never scan every
+    /// call. Only a call's cost is ever updated in place (`reprice`).
+    static let v3: [String] = [
+        """
+        CREATE TABLE sessions (
+          id TEXT PRIMARY KEY NOT NULL,
+          first_at REAL NOT NULL,
+          last_at REAL NOT NULL,
+          requests INTEGER NOT NULL,
+          input_tokens INTEGER NOT NULL,
+          output_tokens INTEGER NOT NULL,
+          cost_nano_usd INTEGER NOT NULL,              -- sum over the priced calls
+          unpriced INTEGER NOT NULL,                   -- calls without a cost
+          models TEXT NOT NULL                         -- distinct models, comma-separated
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX sessions_by_activity ON sessions (last_at, id)",
+        """
+        CREATE TABLE cost_hourly (
+          hour INTEGER NOT NULL,                       -- Unix seconds of the hour's start (UTC)
+          provider TEXT NOT NULL,
+          model TEXT NOT NULL,                         -- response model, else requested model, else ''
+          key_fingerprint TEXT NOT NULL,               -- '' for calls without a key
+          requests INTEGER NOT NULL,
+          input_tokens INTEGER NOT NULL,
+          output_tokens INTEGER NOT NULL,
+          cost_nano_usd INTEGER NOT NULL,
+          unpriced INTEGER NOT NULL,                   -- calls without a cost
+          unpriced_listed INTEGER NOT NULL,            -- of those, calls with a model and token counts
+          unpriced_input_tokens INTEGER NOT NULL,
+          unpriced_output_tokens INTEGER NOT NULL,
+          PRIMARY KEY (hour, provider, model, key_fingerprint)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TRIGGER calls_hourly_insert AFTER INSERT ON calls BEGIN
+          INSERT INTO cost_hourly VALUES (
+            \(hour("new")), new.provider, coalesce(new.response_model, new.model, ''), coalesce(new.key_fingerprint, ''),
+            1, coalesce(new.input_tokens, 0), coalesce(new.output_tokens, 0), coalesce(new.cost_nano_usd, 0),
+            new.cost_nano_usd IS NULL, \(listed("new")), \(listed("new")) * coalesce(new.input_tokens, 0),
+            \(listed("new")) * coalesce(new.output_tokens, 0))
+          ON CONFLICT (hour, provider, model, key_fingerprint) DO UPDATE SET
+            requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
+            unpriced = unpriced + excluded.unpriced, unpriced_listed = unpriced_listed + excluded.unpriced_listed,
+            unpriced_input_tokens = unpriced_input_tokens + excluded.unpriced_input_tokens,
+            unpriced_output_tokens = unpriced_output_tokens + excluded.unpriced_output_tokens;
+        END
+        """,
+        """
+        CREATE TRIGGER calls_hourly_delete AFTER DELETE ON calls BEGIN
+          UPDATE cost_hourly SET
+            requests = requests - 1, input_tokens = input_tokens - coalesce(old.input_tokens, 0),
+            output_tokens = output_tokens - coalesce(old.output_tokens, 0),
+            cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0), unpriced = unpriced - (old.cost_nano_usd IS NULL),
+            unpriced_listed = unpriced_listed - \(listed("old")),
+            unpriced_input_tokens = unpriced_input_tokens - \(listed("old")) * coalesce(old.input_tokens, 0),
+            unpriced_output_tokens = unpriced_output_tokens - \(listed("old")) * coalesce(old.output_tokens, 0)
+          WHERE \(rollupKey("old"));
+          DELETE FROM cost_hourly WHERE \(rollupKey("old")) AND requests = 0;
+        END
+        """,
+        """
+        CREATE TRIGGER calls_hourly_reprice AFTER UPDATE OF cost_nano_usd ON calls BEGIN
+          UPDATE cost_hourly SET
+            cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0) + coalesce(new.cost_nano_usd, 0),
+            unpriced = unpriced - (old.cost_nano_usd IS NULL) + (new.cost_nano_usd IS NULL),
+            unpriced_listed = unpriced_listed - \(listed("old")) + \(listed("new")),
+            unpriced_input_tokens = unpriced_input_tokens + (\(listed("new")) - \(listed("old"))) * coalesce(old.input_tokens, 0),
+            unpriced_output_tokens = unpriced_output_tokens + (\(listed("new")) - \(listed("old"))) * coalesce(old.output_tokens, 0)
+          WHERE \(rollupKey("old"));
+        END
+        """,
+        """
+        CREATE TRIGGER calls_session_insert AFTER INSERT ON calls WHEN new.session_id IS NOT NULL BEGIN
+          INSERT INTO sessions VALUES (
+            new.session_id, new.created_at, new.created_at, 1, coalesce(new.input_tokens, 0),
+            coalesce(new.output_tokens, 0), coalesce(new.cost_nano_usd, 0), new.cost_nano_usd IS NULL,
+            coalesce(new.response_model, new.model, ''))
+          ON CONFLICT (id) DO UPDATE SET
+            first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at),
+            requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
+            unpriced = unpriced + excluded.unpriced,
+            models = CASE
+              WHEN excluded.models = '' OR instr(',' || models || ',', ',' || excluded.models || ',') > 0 THEN models
+              WHEN models = '' THEN excluded.models
+              ELSE models || ',' || excluded.models END;
+        END
+        """,
+        """
+        CREATE TRIGGER calls_session_delete AFTER DELETE ON calls WHEN old.session_id IS NOT NULL BEGIN
+          UPDATE sessions SET
+            requests = requests - 1, input_tokens = input_tokens - coalesce(old.input_tokens, 0),
+            output_tokens = output_tokens - coalesce(old.output_tokens, 0),
+            cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0), unpriced = unpriced - (old.cost_nano_usd IS NULL),
+            first_at = coalesce((SELECT min(created_at) FROM calls WHERE session_id = old.session_id), first_at),
+            last_at = coalesce((SELECT max(created_at) FROM calls WHERE session_id = old.session_id), last_at),
+            models = coalesce(
+              (SELECT group_concat(DISTINCT coalesce(response_model, model)) FROM calls WHERE session_id = old.session_id), '')
+          WHERE id = old.session_id;
+          DELETE FROM sessions WHERE id = old.session_id AND requests = 0;
+        END
+        """,
+        """
+        CREATE TRIGGER calls_session_reprice AFTER UPDATE OF cost_nano_usd ON calls WHEN old.session_id IS NOT NULL BEGIN
+          UPDATE sessions SET
+            cost_nano_usd = cost_nano_usd - coalesce(old.cost_nano_usd, 0) + coalesce(new.cost_nano_usd, 0),
+            unpriced = unpriced - (old.cost_nano_usd IS NULL) + (new.cost_nano_usd IS NULL)
+          WHERE id = old.session_id;
+        END
+        """,
+        // Databases made before this migration: the sums of the calls they hold.
+        """
+        INSERT INTO cost_hourly
+        SELECT \(hour("calls")), provider, coalesce(response_model, model, ''), coalesce(key_fingerprint, ''),
+          count(*), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cost_nano_usd), 0),
+          sum(cost_nano_usd IS NULL), sum(\(listed("calls"))), sum(\(listed("calls")) * coalesce(input_tokens, 0)),
+          sum(\(listed("calls")) * coalesce(output_tokens, 0))
+        FROM calls GROUP BY 1, 2, 3, 4
+        """,
+        """
+        INSERT INTO sessions
+        SELECT session_id, min(created_at), max(created_at), count(*), coalesce(sum(input_tokens), 0),
+          coalesce(sum(output_tokens), 0), coalesce(sum(cost_nano_usd), 0), sum(cost_nano_usd IS NULL),
+          coalesce(group_concat(DISTINCT coalesce(response_model, model)), '')
+        FROM calls WHERE session_id IS NOT NULL GROUP BY session_id
+        """,
+    ]
 
     static let v1: [String] = [
             """

@@ -23,6 +23,14 @@ public struct CallFilter: Sendable {
 
     public init() {}
 
+    /// Only time, provider and key: what the hourly cost rollup can answer.
+    var onlyTimeProviderKey: Bool {
+        model == nil && tags.isEmpty && text == nil && sessionID == nil && status == nil && outcome == nil
+            && checks.isEmpty
+    }
+
+    var isEmpty: Bool { onlyTimeProviderKey && from == nil && to == nil && provider == nil && apiKey == nil }
+
     func sql() -> (clause: String, arguments: StatementArguments) {
         var clauses: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
@@ -145,6 +153,7 @@ extension Store {
 
     /// Sessions with at least one call matching `filter`, most recently active first.
     public func sessions(filter: CallFilter, limit: Int, cursor: String?) throws -> Page<SessionSummary> {
+        if filter.isEmpty { return try allSessions(limit: limit, cursor: cursor) }
         let (clause, arguments) = filter.sql()
         var sql = """
             \(Self.sessionSummarySelect)
@@ -165,6 +174,27 @@ extension Store {
         return Page(items: Array(items), nextCursor: next)
     }
 
+    /// Every session, from the `sessions` sums (an index walk, however many calls there are).
+    private func allSessions(limit: Int, cursor: String?) throws -> Page<SessionSummary> {
+        var sql = """
+            SELECT id AS session_id, first_at, last_at, requests, input_tokens, output_tokens, cost_nano_usd AS cost,
+              unpriced, models
+            FROM sessions
+            """
+        var arguments: StatementArguments = []
+        if let cursor {
+            guard let (lastAt, id) = Self.decodeCursor(cursor), let at = Double(lastAt) else { throw QueryError.badCursor }
+            sql += " WHERE last_at < ? OR (last_at = ? AND id < ?)"
+            arguments += [at, at, id]
+        }
+        sql += " ORDER BY last_at DESC, id DESC LIMIT ?"
+        arguments += [limit + 1]
+        let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
+        let items = rows.prefix(limit).map(Self.sessionSummary)
+        let next = rows.count > limit ? items.last.map { Self.encodeCursor(String($0.lastAt), $0.id) } : nil
+        return Page(items: Array(items), nextCursor: next)
+    }
+
     /// One session: its summary and its calls in order (payloads left out).
     public func session(id: String) throws -> (summary: SessionSummary, calls: [CallRecord])? {
         try pool.read { db in
@@ -172,7 +202,9 @@ extension Store {
                 let row = try Row.fetchOne(
                     db,
                     sql: """
-                        \(Self.sessionSummarySelect) WHERE session_id = ? GROUP BY session_id
+                        SELECT id AS session_id, first_at, last_at, requests, input_tokens, output_tokens,
+                          cost_nano_usd AS cost, unpriced, models
+                        FROM sessions WHERE id = ?
                         """, arguments: [id])
             else { return nil }
             let calls = try Row.fetchAll(
@@ -204,6 +236,109 @@ extension Store {
 
     /// Spend and tokens, in total and by `grouping`, for the calls matching `filter`.
     public func cost(groupBy grouping: CostGrouping, filter: CallFilter) throws -> CostReport {
+        if filter.onlyTimeProviderKey, let parts = Self.rolledUpParts(grouping, filter) {
+            return try rolledUpCost(parts)
+        }
+        return try scannedCost(groupBy: grouping, filter: filter)
+    }
+
+    /// The cost report from the hourly rollup for whole hours, plus the calls of the partial
+    /// hours at either end of the range: one row per hour and key instead of one per call.
+    private func rolledUpCost(_ parts: (sql: String, arguments: StatementArguments)) throws -> CostReport {
+        let measures = """
+            coalesce(sum(requests), 0) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
+            coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost), 0) AS cost,
+            coalesce(sum(unpriced), 0) AS unpriced
+            """
+        return try pool.read { db in
+            let groups = try Row.fetchAll(
+                db,
+                sql: "WITH parts AS (\(parts.sql)) SELECT key, \(measures) FROM parts GROUP BY key ORDER BY cost DESC, requests DESC, key",
+                arguments: parts.arguments
+            ).map(Self.costGroup)
+            let total = try Row.fetchOne(
+                db, sql: "WITH parts AS (\(parts.sql)) SELECT NULL AS key, \(measures) FROM parts", arguments: parts.arguments
+            ).map(Self.costGroup)!
+            let unpriced = try Row.fetchAll(
+                db,
+                sql: """
+                    WITH parts AS (\(parts.sql))
+                    SELECT m || ' @ ' || p AS key, sum(listed) AS requests, sum(listed_input) AS input_tokens,
+                      sum(listed_output) AS output_tokens, 0 AS cost, sum(listed) AS unpriced
+                    FROM parts WHERE listed > 0 GROUP BY 1 ORDER BY requests DESC, key
+                    """, arguments: parts.arguments
+            ).map(Self.costGroup)
+            return CostReport(total: total, groups: groups, unpriced: unpriced)
+        }
+    }
+
+    /// The rows the rollup path sums: `cost_hourly` for the whole hours in the filter's range
+    /// and the calls of the partial hours at its ends, with the same columns. Nil when the
+    /// grouping needs the calls themselves (sessions, tags) or the range is under an hour.
+    static func rolledUpParts(_ grouping: CostGrouping, _ filter: CallFilter) -> (sql: String, arguments: StatementArguments)? {
+        let hourKey: String
+        let callKey: String
+        switch grouping {
+        case .model: (hourKey, callKey) = ("nullif(model, '')", "coalesce(calls.response_model, calls.model)")
+        case .provider: (hourKey, callKey) = ("provider", "calls.provider")
+        case .day: (hourKey, callKey) = ("strftime('%Y-%m-%d', hour, 'unixepoch')", "strftime('%Y-%m-%d', calls.created_at, 'unixepoch')")
+        case .hour:
+            (hourKey, callKey) = ("strftime('%Y-%m-%dT%H:00Z', hour, 'unixepoch')", "strftime('%Y-%m-%dT%H:00Z', calls.created_at, 'unixepoch')")
+        case .apiKey: (hourKey, callKey) = ("nullif(key_fingerprint, '')", "calls.key_fingerprint")
+        case .session, .tag: return nil
+        }
+        let firstHour = filter.from.map { ($0 / 3600).rounded(.up) * 3600 }
+        let endHour = filter.to.map { ($0 / 3600).rounded(.down) * 3600 }
+        if let firstHour, let endHour, firstHour >= endHour { return nil }
+
+        var hourClauses: [String] = []
+        var hourArguments: StatementArguments = []
+        if let firstHour { hourClauses.append("hour >= ?"); hourArguments += [Int64(firstHour)] }
+        if let endHour { hourClauses.append("hour < ?"); hourArguments += [Int64(endHour)] }
+        var callClauses: [String] = []
+        var callArguments: StatementArguments = []
+        if let provider = filter.provider {
+            hourClauses.append("provider = ?"); hourArguments += [provider]
+            callClauses.append("calls.provider = ?"); callArguments += [provider]
+        }
+        if let key = filter.apiKey {
+            hourClauses.append("key_fingerprint = ?"); hourArguments += [key]
+            callClauses.append("calls.key_fingerprint = ?"); callArguments += [key]
+        }
+        var edges: [String] = []
+        var edgeArguments: StatementArguments = []
+        if let from = filter.from, let firstHour {
+            edges.append("(calls.created_at >= ? AND calls.created_at < ?)"); edgeArguments += [from, firstHour]
+        }
+        if let to = filter.to, let endHour {
+            edges.append("(calls.created_at >= ? AND calls.created_at < ?)"); edgeArguments += [endHour, to]
+        }
+        let listed = "(calls.cost_nano_usd IS NULL AND coalesce(calls.response_model, calls.model) IS NOT NULL AND calls.input_tokens IS NOT NULL)"
+        var sql = """
+            SELECT \(hourKey) AS key, provider AS p, model AS m, requests, input_tokens, output_tokens,
+              cost_nano_usd AS cost, unpriced, unpriced_listed AS listed, unpriced_input_tokens AS listed_input,
+              unpriced_output_tokens AS listed_output
+            FROM cost_hourly WHERE \(hourClauses.isEmpty ? "1" : hourClauses.joined(separator: " AND "))
+            """
+        var arguments = hourArguments
+        if !edges.isEmpty {
+            sql += """
+
+                UNION ALL
+                SELECT \(callKey), calls.provider, coalesce(calls.response_model, calls.model, ''), 1,
+                  coalesce(calls.input_tokens, 0), coalesce(calls.output_tokens, 0), coalesce(calls.cost_nano_usd, 0),
+                  calls.cost_nano_usd IS NULL, \(listed), \(listed) * coalesce(calls.input_tokens, 0),
+                  \(listed) * coalesce(calls.output_tokens, 0)
+                FROM calls WHERE (\(edges.joined(separator: " OR ")))\(callClauses.map { " AND " + $0 }.joined())
+                """
+            arguments += edgeArguments
+            arguments += callArguments
+        }
+        return (sql, arguments)
+    }
+
+    /// The cost report summed over the matching calls themselves.
+    func scannedCost(groupBy grouping: CostGrouping, filter: CallFilter) throws -> CostReport {
         let (clause, arguments) = filter.sql()
         let key: String
         var join = ""
@@ -238,9 +373,9 @@ extension Store {
                 db,
                 sql: """
                     SELECT coalesce(calls.response_model, calls.model) || ' @ ' || calls.provider AS key, \(measures)
-                    FROM calls WHERE \(clause) AND calls.cost_nano_usd IS NULL AND calls.model IS NOT NULL
-                      AND calls.input_tokens IS NOT NULL
-                    GROUP BY 1 ORDER BY requests DESC
+                    FROM calls WHERE \(clause) AND calls.cost_nano_usd IS NULL
+                      AND coalesce(calls.response_model, calls.model) IS NOT NULL AND calls.input_tokens IS NOT NULL
+                    GROUP BY 1 ORDER BY requests DESC, key
                     """, arguments: arguments
             ).map(Self.costGroup)
             return CostReport(total: total, groups: groups, unpriced: unpriced)

@@ -1,0 +1,118 @@
+import Foundation
+import GRDB
+import LLMTapCore
+@testable import LLMTapStore
+import Testing
+
+/// The `sessions` and `cost_hourly` sums the triggers keep must always equal what a scan of
+/// the calls gives: after writes, prunes and reprices, and when a database made before them
+/// is migrated.
+struct AggregatesTests {
+    static let base = 1_733_000_000.0
+
+    /// 300 calls over ~22 hours: two providers, several models (one unpriced, one call without
+    /// usage), three keys (one absent), sessions of many sizes and calls without one.
+    static func records() -> [CallRecord] {
+        (0..<300).map { n in
+            var r = sampleRecord(n)
+            r.createdAt = base + Double(n) * 271.3
+            r.provider = n % 3 == 0 ? "anthropic" : "openai"
+            r.model = ["gpt-4o-mini", "gpt-4o", "claude-3-5-haiku", "local-llm"][n % 4]
+            r.responseModel = n % 5 == 0 ? nil : (r.model ?? "") + "-2024"
+            r.keyFingerprint = [nil, "k1", "k2"][n % 3]
+            r.sessionID = n % 4 == 3 ? nil : "s\(n % 23)"
+            r.sessionSource = r.sessionID == nil ? nil : .header
+            r.costNanoUSD = r.model == "local-llm" ? nil : 1000 + Int64(n * 7)
+            if n % 31 == 0 { r.usage = nil }
+            r.tags = [:]
+            return r
+        }
+    }
+
+    static func filters() -> [CallFilter] {
+        var list = [CallFilter()]
+        for (from, to) in [(base + 1234.5, base + 50_000.25), (base + 3600, base + 7200), (nil, base + 40_000), (base + 9000, nil),
+            (base + 100, base + 2000), (records()[5].createdAt, base + 30_000)]  // the last starts at a call's own time
+        {
+            var f = CallFilter()
+            f.from = from
+            f.to = to
+            list.append(f)
+        }
+        var provider = CallFilter()
+        provider.provider = "anthropic"
+        provider.from = base + 5000.5
+        var key = CallFilter()
+        key.apiKey = "k2"
+        list += [provider, key]
+        return list
+    }
+
+    func expectSumsMatchTheCalls(_ store: Store) throws {
+        for filter in Self.filters() {
+            for grouping in [CostGrouping.model, .provider, .day, .hour, .apiKey] {
+                let summed = try store.cost(groupBy: grouping, filter: filter)
+                let scanned = try store.scannedCost(groupBy: grouping, filter: filter)
+                #expect(summed == scanned, "\(grouping) from \(filter.from ?? 0) to \(filter.to ?? 0)")
+            }
+        }
+        var everything = CallFilter()
+        everything.from = 0  // not empty: the scan over the calls
+        var fast: [SessionSummary] = []
+        var scanned: [SessionSummary] = []
+        var cursor: String?
+        repeat {
+            let page = try store.sessions(filter: CallFilter(), limit: 7, cursor: cursor)
+            fast += page.items
+            cursor = page.nextCursor
+        } while cursor != nil
+        repeat {
+            let page = try store.sessions(filter: everything, limit: 500, cursor: cursor)
+            scanned += page.items
+            cursor = page.nextCursor
+        } while cursor != nil
+        #expect(fast == scanned)
+        #expect(!fast.isEmpty)
+        for summary in fast.prefix(3) { #expect(try store.session(id: summary.id)?.summary == summary) }
+    }
+
+    @Test func sumsFollowWritesPrunesAndReprices() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try await write(Self.records(), to: directory)
+        try expectSumsMatchTheCalls(store)
+        let total = try store.cost(groupBy: .model, filter: CallFilter()).total
+        #expect(total.requests == 300)
+        #expect(total.costNanoUSD == Self.records().compactMap(\.costNanoUSD).reduce(0, +))
+
+        try await store.prune(before: Self.base + 20_000.7, batchSize: 13)
+        try expectSumsMatchTheCalls(store)
+
+        let table = PricingTable(
+            version: "test", providers: ["openai": ["local-llm": ModelPrice(input: NanoUSD(dollars: 5), output: NanoUSD(dollars: 7))]])
+        let (_, changed) = try await store.reprice(with: table)
+        #expect(changed > 0)
+        try expectSumsMatchTheCalls(store)
+    }
+
+    @Test func aDatabaseMadeBeforeTheSumsGetsThemOnMigration() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        _ = try await write(Self.records(), to: directory)
+        // Take the database back to before the sums existed, then reopen it.
+        let queue = try DatabaseQueue(path: directory.databasePath)
+        try await queue.write { db in
+            for trigger in ["calls_hourly_insert", "calls_hourly_delete", "calls_hourly_reprice", "calls_session_insert",
+                "calls_session_delete", "calls_session_reprice"]
+            {
+                try db.execute(sql: "DROP TRIGGER \(trigger)")
+            }
+            try db.execute(sql: "DROP TABLE sessions; DROP TABLE cost_hourly")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v3-sessions-and-hourly-cost'")
+        }
+        try queue.close()
+        let store = try Store(path: directory.databasePath)
+        #expect(try store.appliedMigrations().contains("v3-sessions-and-hourly-cost"))
+        try expectSumsMatchTheCalls(store)
+    }
+}
