@@ -81,6 +81,15 @@ let package = Package(
             ],
             path: "Benchmarks/llmtap-bench"
         ),
+        .executableTarget(
+            name: "llmtap-query-bench",
+            dependencies: [
+                "LLMTapServer", "LLMTapStore", "LLMTapCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/llmtap-query-bench"
+        ),
         // Recorded OpenAI wire samples and the fake upstream that replays them, shared by the test targets.
         .target(
             name: "LLMTapTestSupport",

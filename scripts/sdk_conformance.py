@@ -236,11 +236,38 @@ def main(binary):
         else:
             print("llmtap did not start")
             return 1
-        return run_cases(up, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}")
+        failures = run_cases(up, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}")
+        return failures | check_cli(binary, os.path.join(workdir, "calls.sqlite"), f"http://127.0.0.1:{api_port}")
     finally:
         tap.terminate()
         tap.wait(timeout=20)
         upstream.shutdown()
+
+
+def check_cli(binary, db, api):
+    """The CLI's --json, read from the database while serve runs, says what the API says."""
+    def cli(*args):
+        out = subprocess.run([binary, *args, "--db", db, "--json"], check=True, capture_output=True, text=True).stdout
+        return json.loads(out)
+    problems = []
+    cost, api_cost = cli("cost", "--by", "model"), get_json(api + "/api/cost?group_by=model")
+    if cost != api_cost:
+        problems.append(f"cost --json differs from /api/cost: {cost} vs {api_cost}")
+    if cost["requests"] != 13:
+        problems.append(f"cost --json counts {cost['requests']} calls, expected 13")
+    sessions = cli("sessions", "--limit", "50")["sessions"]
+    if sessions != get_json(api + "/api/sessions?limit=50")["sessions"]:
+        problems.append("sessions --json differs from /api/sessions")
+    detail = cli("show", sessions[0]["id"])
+    if [c["id"] for c in detail["calls"]] != [c["id"] for c in get_json(api + "/api/sessions/" + sessions[0]["id"])["calls"]]:
+        problems.append("show --json differs from /api/sessions/{id}")
+    check = cli("check")
+    if check["integrity"] != "ok" or check["calls"] != 13:
+        problems.append(f"check --json: {check}")
+    print(("ok  " if not problems else "FAIL") + ": CLI --json (cost, sessions, show, check) while serve runs")
+    for problem in problems:
+        print("  " + problem)
+    return 1 if problems else 0
 
 
 def dump(value):

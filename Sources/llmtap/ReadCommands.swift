@@ -1,7 +1,15 @@
 import ArgumentParser
 import Foundation
 import LLMTapCore
+import LLMTapServer
 import LLMTapStore
+
+/// `--json`: the query API's JSON instead of a table, for scripts.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the query API's JSON instead of a table.") var json = false
+
+    func print(_ value: JSONValue) { Swift.print(value.canonicalText) }
+}
 
 /// Options shared by the commands that read the database (they work while `serve` runs).
 struct DatabaseOptions: ParsableArguments {
@@ -81,9 +89,11 @@ struct Sessions: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var filters: FilterOptions
     @Option(help: "How many sessions.") var limit = 20
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         let page = try database.open().sessions(filter: try filters.filter(), limit: limit, cursor: nil)
+        if output.json { return output.print(APIJSON.sessions(page)) }
         print(
             Format.table(
                 ["SESSION", "LAST", "CALLS", "TOKENS IN/OUT", "COST", "MODELS"],
@@ -101,11 +111,13 @@ struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a session as a transcript, turn by turn.")
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "The session id.") var session: String
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         guard let (summary, calls) = try database.open().session(id: session) else {
             throw ValidationError("no session \(session)")
         }
+        if output.json { return output.print(APIJSON.session(summary, calls: calls)) }
         print("session \(summary.id): \(summary.requests) calls, \(Format.dollars(summary.costNanoUSD)), \(summary.models.joined(separator: ", "))")
         for (n, call) in calls.enumerated() {
             let u = call.usage
@@ -128,11 +140,14 @@ struct Cost: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Spend and tokens, grouped.")
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var filters: FilterOptions
-    @Option(help: "model, provider, day, hour, session, api_key or tag:<key>.") var groupBy = "model"
+    @Option(name: [.customLong("by"), .customLong("group-by")], help: "model, provider, day, hour, session, api_key or tag:<key>.")
+    var groupBy = "model"
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         guard let grouping = CostGrouping(groupBy) else { throw ValidationError("cannot group by '\(groupBy)'") }
         let report = try database.open().cost(groupBy: grouping, filter: try filters.filter())
+        if output.json { return output.print(APIJSON.cost(report, groupBy: groupBy)) }
         print(
             Format.table(
                 [groupBy.uppercased(), "CALLS", "TOKENS IN", "TOKENS OUT", "COST"],
@@ -152,6 +167,7 @@ struct Tail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print new calls as they are recorded.")
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Print this many recent calls first.") var last = 10
+    @OptionGroup var output: OutputOptions
 
     func run() async throws {
         let store = try database.open()
@@ -159,6 +175,10 @@ struct Tail: AsyncParsableCommand {
         while !Task.isCancelled {
             let (calls, next) = try store.calls(afterRowID: cursor)
             for call in calls {
+                if output.json {  // one call per line, as /api/events sends them
+                    output.print(APIJSON.call(call, detail: false))
+                    continue
+                }
                 print(
                     "\(Format.time(call.createdAt))  \(call.provider)  \(call.responseModel ?? call.model ?? "-")  \(call.outcome.rawValue)"
                         + "  \(call.usage?.inputTokens ?? 0)→\(call.usage?.outputTokens ?? 0)  \(Format.dollars(call.costNanoUSD))"
@@ -173,15 +193,26 @@ struct Tail: AsyncParsableCommand {
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check the database: integrity and schema version.")
     @OptionGroup var database: DatabaseOptions
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         let store = try database.open()
         let integrity = try store.integrityCheck()
-        print("integrity: \(integrity)")
-        print("migrations: \(try store.appliedMigrations().joined(separator: ", "))")
-        print("calls: \(try store.callCount())")
-        let spool = Spool(path: database.db + ".spool")
-        print("spooled calls waiting: \(spool.count)")
+        let migrations = try store.appliedMigrations()
+        let calls = try store.callCount()
+        let spooled = Spool(path: database.db + ".spool").count
+        if output.json {
+            output.print(
+                .object([
+                    "integrity": .string(integrity), "migrations": .array(migrations.map(JSONValue.string)),
+                    "calls": .int(Int64(calls)), "spooled": .int(Int64(spooled)),
+                ]))
+        } else {
+            print("integrity: \(integrity)")
+            print("migrations: \(migrations.joined(separator: ", "))")
+            print("calls: \(calls)")
+            print("spooled calls waiting: \(spooled)")
+        }
         if integrity != "ok" { throw ExitCode.failure }
     }
 }

@@ -1,8 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 import LLMTapCore
-import LLMTapServer
+@testable import LLMTapServer
 import LLMTapStore
+import Logging
 import LLMTapTestSupport
 import NIOCore
 import Testing
@@ -214,23 +215,100 @@ struct QueryAPITests {
         }
     }
 
-    /// The OpenAPI document and the routes agree: every documented path answers (not 404),
-    /// with the documented content type.
+    /// The OpenAPI document is the contract: every documented path answers with a documented
+    /// status, every JSON answer validates against the documented schema, and every route the
+    /// server has is documented.
     @Test func openAPIDocumentMatchesTheRoutes() async throws {
         _ = try await Tap.run { tap in
             try await tap.makeHistory()
             let document = try #require(try await tap.api("/openapi.json").json)
             #expect(document["openapi"] == .string("3.1.0"))
+            let validator = SchemaValidator(document: document)
             let paths = try #require(document["paths"]?.objectValue)
             let callID = try #require(try await tap.api("/api/requests?limit=1").json?["requests"]?[0]?["id"]?.stringValue)
-            for (path, item) in paths where path != "/api/events" {
-                let concrete = path.replacingOccurrences(of: "{id}", with: path.hasPrefix("/api/sessions") ? "s-explicit" : callID)
+            let sessionID = try #require(try await tap.api("/api/sessions").json?["sessions"]?[0]?["id"]?.stringValue)
+            var probes: [(documented: String, concrete: String)] = []
+            for path in paths.keys where path != "/api/events" {
+                let concrete = path.replacingOccurrences(of: "{id}", with: path.hasPrefix("/api/sessions") ? sessionID : callID)
                     .replacingOccurrences(of: "{part}", with: "request")
+                probes.append((path, concrete))
+            }
+            // Query variants whose answers have other shapes worth validating too.
+            probes += [
+                ("/api/cost", "/api/cost?group_by=day"), ("/api/cost", "/api/cost?group_by=tag:team"),
+                ("/api/cost", "/api/cost?group_by=session&from=0"), ("/api/requests", "/api/requests?limit=2"),
+                ("/api/sessions", "/api/sessions?q=Italy"), ("/api/requests/{id}", "/api/requests/nope"),
+                ("/api/sessions", "/api/sessions?limit=0"),
+            ]
+            for (path, concrete) in probes {
                 let answer = try await tap.api(concrete)
-                let documented = item["get"]?["responses"]?.objectValue?.keys.compactMap(Int.init) ?? []
+                let responses = paths[path]?["get"]?["responses"]
+                let documented = responses?.objectValue?.keys.compactMap(Int.init) ?? []
                 #expect(documented.contains(answer.status), "\(concrete) answered \(answer.status)")
+                guard let schema = responses?[String(answer.status)]?["content"]?["application/json"]?["schema"] else { continue }
+                let json = try #require(answer.json, "\(concrete) is not JSON")
+                let problems = validator.problems(json, schema)
+                #expect(problems.isEmpty, "\(concrete): \(problems.prefix(5).joined(separator: "; "))")
             }
         }
+    }
+
+    /// Keyset cursors: a walk through the pages sees every call (and every session) that
+    /// existed when it started exactly once, while new calls keep arriving.
+    @Test func pagesWalkEveryRowOnceWhileCallsArrive() async throws {
+        _ = try await Tap.run { tap in
+            for n in 0..<40 {
+                let response = try await tap.post(
+                    body: WireSamples.request(model: "m\(n % 3)", stream: false), headers: [("X-Session-Id", "old-\(n % 9)")])
+                _ = await Tap.read(response)
+            }
+            #expect(await eventually { tap.app.recorder.stats.written >= 40 })
+            let existing = try #require(try await tap.api("/api/requests?limit=100").json?["requests"]?.arrayValue)
+                .compactMap { $0["id"]?.stringValue }
+            #expect(existing.count == 40)
+            let writer = Task {
+                for n in 0..<25 {
+                    let response = try await tap.post(
+                        body: WireSamples.request(stream: false), headers: [("X-Session-Id", "new-\(n)")])
+                    _ = await Tap.read(response)
+                }
+            }
+            for (path, key) in [("/api/requests?limit=7", "requests"), ("/api/sessions?limit=2", "sessions")] {
+                var seen: [String] = []
+                var cursor: String?
+                repeat {
+                    let page = try await tap.api(path + (cursor.map { "&cursor=\($0)" } ?? ""))
+                    seen += (page.json?[key]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+                    cursor = page.json?["next_cursor"]?.stringValue
+                    try await Task.sleep(for: .milliseconds(3))
+                } while cursor != nil
+                #expect(Set(seen).count == seen.count, "\(key): a row seen twice")
+                let wanted = key == "requests" ? Set(existing) : Set((0..<9).map { "old-\($0)" })
+                #expect(wanted.isSubset(of: Set(seen)), "\(key): missing \(wanted.subtracting(seen))")
+            }
+            try await writer.value
+        }
+    }
+
+    @Test func everyRouteOfTheServerIsDocumented() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-routes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("llmtap.sqlite").path
+        let recorder = Recorder(store: try Store(path: path), spool: Spool(path: path + ".spool"), logger: Logger(label: "test"))
+        let router = buildQueryRouter(recorder: recorder, metrics: LLMTapMetrics(recorder: recorder), apiToken: nil)
+        let served = Set(
+            router.routes.map { route in
+                let parts = "\(route.path)".split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                return "\(route.method) /" + parts.joined(separator: "/")
+            })
+        let document = try #require(JSONValue.parse(Array(OpenAPIDocument.text.utf8)))
+        let documented = Set(
+            (document["paths"]?.objectValue ?? [:]).flatMap { path, item in
+                (item.objectValue ?? [:]).keys.map { "\($0.uppercased()) \(path)" }
+            })
+        #expect(!served.isEmpty)
+        #expect(served == documented, "served only: \(served.subtracting(documented)); documented only: \(documented.subtracting(served))")
     }
 }
 

@@ -2,8 +2,8 @@ import LLMTapAdapters
 import LLMTapCore
 import LLMTapStore
 
-/// The JSON shapes of the query API.
-enum APIJSON {
+/// The JSON shapes of the query API, also printed by the CLI's `--json`.
+public enum APIJSON {
     static func dollars(_ nano: Int64?) -> JSONValue {
         guard let nano else { return .null }
         return .double(Double(nano) / 1e9)
@@ -17,7 +17,7 @@ enum APIJSON {
     /// One call in LLMstudio's per-call shape (`id, choices, created, model, object, usage,
     /// session_id, chat_input, chat_output, context, provider, timestamp, parameters, metrics`)
     /// plus llmtap's own facts. `detail` adds the context and parameters.
-    static func call(_ r: CallRecord, detail: Bool) -> JSONValue {
+    public static func call(_ r: CallRecord, detail: Bool) -> JSONValue {
         let u = r.usage
         var message: [String: JSONValue] = ["role": .string("assistant"), "content": string(r.output)]
         message["tool_calls"] = r.toolCalls ?? .null
@@ -88,6 +88,46 @@ enum APIJSON {
             object["parameters"] = r.parameters ?? .null
         }
         return .object(object)
+    }
+
+    /// `GET /api/sessions`.
+    public static func sessions(_ page: Page<SessionSummary>) -> JSONValue {
+        .object(["sessions": .array(page.items.map { session($0) }), "next_cursor": string(page.nextCursor)])
+    }
+
+    /// `GET /api/sessions/{id}`: the summary and every call in order, in the per-call shape.
+    public static func session(_ summary: SessionSummary, calls: [CallRecord]) -> JSONValue {
+        var object = session(summary).objectValue!
+        object["calls"] = .array(calls.map { call($0, detail: true) })
+        return .object(object)
+    }
+
+    /// `GET /api/cost`.
+    public static func cost(_ report: CostReport, groupBy: String) -> JSONValue {
+        .object([
+            "group_by": .string(groupBy),
+            "total_cost_usd": dollars(report.total.costNanoUSD),
+            "input_tokens": .int(report.total.inputTokens),
+            "output_tokens": .int(report.total.outputTokens),
+            "requests": .int(Int64(report.total.requests)),
+            "unpriced_requests": .int(Int64(report.total.unpricedRequests)),
+            "groups": .array(report.groups.map { costGroup($0) }),
+            "unpriced": .array(report.unpriced.map { costGroup($0, keyName: "model") }),
+        ])
+    }
+
+    /// `GET /api/stats`.
+    public static func stats(_ stats: [LatencyStats]) -> JSONValue {
+        .object([
+            "models": .array(
+                stats.map { s in
+                    .object([
+                        "model": .string(s.model), "requests": .int(Int64(s.requests)),
+                        "latency_s": percentiles(s.latency), "ttft_s": percentiles(s.ttft),
+                        "inter_token_latency_s": percentiles(s.itl), "tokens_per_second": percentiles(s.tokensPerSecond),
+                    ])
+                })
+        ])
     }
 
     static func session(_ s: SessionSummary) -> JSONValue {

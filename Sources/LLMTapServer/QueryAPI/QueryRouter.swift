@@ -44,15 +44,13 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
     router.get("api/sessions") { request, _ -> Response in
         let query = QueryParameters(request)
         let page = try store.sessions(filter: try query.filter(), limit: try query.limit(), cursor: query["cursor"])
-        return json(.object(["sessions": .array(page.items.map(APIJSON.session)), "next_cursor": APIJSON.string(page.nextCursor)]))
+        return json(APIJSON.sessions(page))
     }
 
     router.get("api/sessions/:id") { _, context -> Response in
         let id = try context.parameters.require("id")
         guard let (summary, calls) = try store.session(id: id) else { throw APIError.notFound("session \(id)") }
-        var object = APIJSON.session(summary).objectValue!
-        object["calls"] = .array(calls.map { APIJSON.call($0, detail: true) })
-        return json(.object(object))
+        return json(APIJSON.session(summary, calls: calls))
     }
 
     router.get("api/requests") { request, _ -> Response in
@@ -105,33 +103,11 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
             throw APIError.badParameter("group_by", "model, provider, day, hour, session, api_key or tag:<key>")
         }
         let report = try store.cost(groupBy: grouping, filter: try query.filter())
-        return json(
-            .object([
-                "group_by": .string(groupText),
-                "total_cost_usd": APIJSON.dollars(report.total.costNanoUSD),
-                "input_tokens": .int(report.total.inputTokens),
-                "output_tokens": .int(report.total.outputTokens),
-                "requests": .int(Int64(report.total.requests)),
-                "unpriced_requests": .int(Int64(report.total.unpricedRequests)),
-                "groups": .array(report.groups.map { APIJSON.costGroup($0) }),
-                "unpriced": .array(report.unpriced.map { APIJSON.costGroup($0, keyName: "model") }),
-            ]))
+        return json(APIJSON.cost(report, groupBy: groupText))
     }
 
     router.get("api/stats") { request, _ -> Response in
-        let stats = try store.stats(filter: try QueryParameters(request).filter())
-        return json(
-            .object([
-                "models": .array(
-                    stats.map { s in
-                        .object([
-                            "model": .string(s.model), "requests": .int(Int64(s.requests)),
-                            "latency_s": APIJSON.percentiles(s.latency), "ttft_s": APIJSON.percentiles(s.ttft),
-                            "inter_token_latency_s": APIJSON.percentiles(s.itl),
-                            "tokens_per_second": APIJSON.percentiles(s.tokensPerSecond),
-                        ])
-                    })
-            ]))
+        json(APIJSON.stats(try store.stats(filter: try QueryParameters(request).filter())))
     }
 
     router.get("api/events") { _, _ -> Response in
