@@ -150,6 +150,25 @@ try await time("/api/cost?group_by=tag:team", "/api/cost?group_by=tag:team", run
 try await time("/api/sessions (first page)", "/api/sessions")
 try await time("/api/sessions?cursor (second page)", "/api/sessions?limit=50&cursor=" + (try store.sessions(filter: CallFilter(), limit: 50, cursor: nil).nextCursor ?? ""))
 try await time("/api/sessions/{id} (200 turns)", "/api/sessions/bench-1")
+do {  // the same session read without HTTP and JSON: where the time goes
+    var samples: [Double] = []
+    for _ in 0..<30 {
+        let began = clock.now
+        _ = try store.sessionWithContextText(id: "bench-1")
+        samples.append((clock.now - began).seconds * 1000)
+    }
+    samples.sort()
+    print("  of which reading the 200 turns (Store)     p50 \(String(format: "%7.2f", samples[15])) ms")
+    let (summary, calls, contexts) = try store.sessionWithContextText(id: "bench-1")!
+    var encoding: [Double] = []
+    for _ in 0..<30 {
+        let began = clock.now
+        _ = APIJSON.session(summary, calls: calls, contexts: contexts)
+        encoding.append((clock.now - began).seconds * 1000)
+    }
+    encoding.sort()
+    print("  of which encoding its JSON                 p50 \(String(format: "%7.2f", encoding[15])) ms")
+}
 try await time("/api/requests (first page)", "/api/requests")
 try await time("/api/requests?model=gpt-4o", "/api/requests?model=gpt-4o")
 try await time("/api/requests?q=topic (FTS)", "/api/requests?q=topic")

@@ -14,10 +14,15 @@ extension JSONValue {
     /// serializes every call's context and parameters, and this is several times
     /// faster for the same output (RFC 8259 escaping, UTF-8 kept as is).
     public var canonicalText: String {
+        String(decoding: canonicalBytes, as: UTF8.self)
+    }
+
+    /// `canonicalText` as UTF-8 bytes, without making a String of them (large API answers).
+    public var canonicalBytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         write(into: &out)
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     func write(into out: inout [UInt8]) {
@@ -41,11 +46,15 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (n, key) in members.keys.sorted().enumerated() {
+            // Keys in UTF-8 byte order (the order of String's `<` for the NFC text JSON keys
+            // are in, without its Unicode-aware comparison), each value taken with its key.
+            let sorted = members.count < 2
+                ? Array(members) : members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            for (n, member) in sorted.enumerated() {
                 if n > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &out)
+                Self.writeString(member.key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &out)
+                member.value.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }

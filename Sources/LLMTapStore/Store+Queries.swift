@@ -198,20 +198,53 @@ extension Store {
     /// One session: its summary and its calls in order (payloads left out).
     public func session(id: String) throws -> (summary: SessionSummary, calls: [CallRecord])? {
         try pool.read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT id AS session_id, first_at, last_at, requests, input_tokens, output_tokens,
-                          cost_nano_usd AS cost, unpriced, models
-                        FROM sessions WHERE id = ?
-                        """, arguments: [id])
-            else { return nil }
-            let calls = try Row.fetchAll(
-                db, sql: "SELECT * FROM calls WHERE session_id = ? ORDER BY created_at, id", arguments: [id]
-            ).map { try Self.record(from: $0, db: db) }
-            return (Self.sessionSummary(row), calls)
+            guard let summary = try Self.sessionSummary(id: id, db: db) else { return nil }
+            let calls = try Self.records(
+                Row.fetchAll(db, sql: "SELECT * FROM calls WHERE session_id = ? ORDER BY created_at, id", arguments: [id]),
+                db: db)
+            return (summary, calls)
         }
+    }
+
+    /// One session for a JSON answer: as `session(id:)`, with each call's context as JSON text
+    /// (in `contexts`, the calls' `context` left nil) put together from the stored messages —
+    /// a long conversation repeats its messages in every turn's context, and this writes
+    /// them without parsing and re-encoding each repetition.
+    public func sessionWithContextText(id: String) throws
+        -> (summary: SessionSummary, calls: [CallRecord], contexts: [[UInt8]?])?
+    {
+        try pool.read { db in
+            guard let summary = try Self.sessionSummary(id: id, db: db) else { return nil }
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM calls WHERE session_id = ? ORDER BY created_at, id", arguments: [id])
+            guard let first = rows.first else { return (summary, [], []) }
+            let columns = CallColumns(first)
+            let reader = ContextReader()
+            var calls: [CallRecord] = []
+            var contexts: [[UInt8]?] = []
+            for row in rows {
+                var call = try Self.record(from: row, db: db, contexts: reader, columns: columns, readsThreadedContext: false)
+                if call.context == nil, let node: Int64 = row[columns["context_node"]] {
+                    contexts.append(try reader.contextText(endingAt: node, db: db))
+                } else {
+                    contexts.append(call.context?.canonicalBytes)
+                }
+                call.context = nil
+                calls.append(call)
+            }
+            return (summary, calls, contexts)
+        }
+    }
+
+    static func sessionSummary(id: String, db: Database) throws -> SessionSummary? {
+        try Row.fetchOne(
+            db,
+            sql: """
+                SELECT id AS session_id, first_at, last_at, requests, input_tokens, output_tokens,
+                  cost_nano_usd AS cost, unpriced, models
+                FROM sessions WHERE id = ?
+                """, arguments: [id]
+        ).map(sessionSummary)
     }
 
     /// Calls matching `filter`, newest first (payloads left out).
@@ -227,7 +260,7 @@ extension Store {
         sql += " ORDER BY calls.id DESC LIMIT ?"
         all += [limit + 1]
         let records = try pool.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: all).map { try Self.record(from: $0, db: db) }
+            try Self.records(Row.fetchAll(db, sql: sql, arguments: all), db: db)
         }
         let items = Array(records.prefix(limit))
         let next = records.count > limit ? items.last.map { Self.encodeCursor($0.id, "") } : nil
@@ -419,7 +452,7 @@ extension Store {
                 db, sql: "SELECT rowid AS row_id, * FROM calls WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 arguments: [afterRowID, limit])
             let last = rows.last.map { $0["row_id"] as Int64 } ?? afterRowID
-            return (try rows.map { try Self.record(from: $0, db: db) }, last)
+            return (try Self.records(rows, db: db), last)
         }
     }
 

@@ -22,9 +22,7 @@ extension Store {
     /// Calls in creation order, newest last (tests and the CLI; the query API pages).
     public func calls(limit: Int = 1000) throws -> [CallRecord] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM calls ORDER BY id LIMIT ?", arguments: [limit]).map {
-                try Self.record(from: $0, db: db)
-            }
+            try Self.records(Row.fetchAll(db, sql: "SELECT * FROM calls ORDER BY id LIMIT ?", arguments: [limit]), db: db)
         }
     }
 
@@ -32,70 +30,148 @@ extension Store {
         try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM calls") ?? 0 }
     }
 
-    static func record(from row: Row, db: Database) throws -> CallRecord {
-        var r = CallRecord(
-            id: row["id"], createdAt: row["created_at"], provider: row["provider"],
-            endpoint: row["endpoint"], apiFormat: row["api_format"],
-            outcome: CallRecord.Outcome(rawValue: row["outcome"]) ?? .ok, latencyS: row["latency_s"]
-        )
-        r.sessionID = row["session_id"]
-        r.sessionSource = (row["session_source"] as String?).flatMap(CallRecord.SessionSource.init)
-        r.keyFingerprint = row["key_fingerprint"]
-        r.clientAddress = row["client_address"]
-        r.tags = json(row["tags"])?.objectValue?.compactMapValues(\.stringValue) ?? [:]
-        r.model = row["model"]
-        r.parameters = json(row["parameters"])
-        r.context = json(row["context"])
-        if r.context == nil, let node: Int64 = row["context_node"] { r.context = try context(endingAt: node, db: db) }
-        r.chatInput = row["chat_input"]
-        r.isStream = row["is_stream"]
-        r.usageInjected = row["usage_injected"]
-        r.noLog = row["no_log"]
-        r.httpStatus = row["http_status"]
-        r.output = row["output"]
-        r.outputs = json(row["outputs"])?.arrayValue?.compactMap(\.stringValue)
-        r.toolCalls = json(row["tool_calls"])
-        r.finishReason = row["finish_reason"]
-        r.responseModel = row["response_model"]
-        r.requestedModel = row["requested_model"]
-        r.errorType = row["error_type"]
-        r.errorMessage = row["error_message"]
-        if let source = (row["usage_source"] as String?).flatMap(Usage.Source.init) {
-            r.usage = Usage(
-                inputTokens: row["input_tokens"], outputTokens: row["output_tokens"],
-                totalTokens: row["total_tokens"], cachedInputTokens: row["cached_tokens"],
-                cacheWriteInputTokens: row["cache_write_tokens"],
-                reasoningTokens: row["reasoning_tokens"], source: source
-            )
-        }
-        r.usageRepeated = row["usage_repeated"]
-        r.usageChecks = UsageChecks(rawValue: row["usage_checks"])
-        r.costNanoUSD = row["cost_nano_usd"]
-        r.pricingVersion = row["pricing_version"]
-        r.ttftS = row["ttft_s"]
-        r.itlS = row["itl_s"]
-        r.itlP95S = row["itl_p95_s"]
-        r.itlMaxS = row["itl_max_s"]
-        r.tokensPerSecond = row["tokens_per_second"]
-        r.serverMetrics = json(row["server_metrics"])
-        return r
+    /// The calls of `rows`, their contexts read through one `ContextReader`.
+    static func records(_ rows: [Row], db: Database) throws -> [CallRecord] {
+        guard let first = rows.first else { return [] }
+        let contexts = ContextReader()
+        let columns = CallColumns(first)
+        return try rows.map { try record(from: $0, db: db, contexts: contexts, columns: columns) }
     }
 
-    /// The messages on the path from the root to `node`, in order.
-    static func context(endingAt node: Int64, db: Database) throws -> JSONValue {
-        let statement = try db.cachedStatement(
-            sql: """
-                WITH RECURSIVE path (id, parent_id, message_id, depth) AS (
-                  SELECT id, parent_id, message_id, 0 FROM nodes WHERE id = ?
-                  UNION ALL
-                  SELECT n.id, n.parent_id, n.message_id, path.depth + 1 FROM nodes n JOIN path ON n.id = path.parent_id
-                )
-                SELECT m.message FROM path JOIN messages m ON m.id = path.message_id ORDER BY path.depth DESC
-                """)
-        return .array(try String.fetchAll(statement, arguments: [node]).compactMap { json($0) })
+    /// - Parameter contexts: shared by the calls of one read, so contexts that share messages
+    ///   (a session's turns) read and parse each message once.
+    static func record(
+        from row: Row, db: Database, contexts: ContextReader = ContextReader(), columns: CallColumns? = nil,
+        readsThreadedContext: Bool = true
+    ) throws -> CallRecord {
+        let c = columns ?? CallColumns(row)
+        var r = CallRecord(
+            id: row[c["id"]], createdAt: row[c["created_at"]], provider: row[c["provider"]],
+            endpoint: row[c["endpoint"]], apiFormat: row[c["api_format"]],
+            outcome: CallRecord.Outcome(rawValue: row[c["outcome"]]) ?? .ok, latencyS: row[c["latency_s"]]
+        )
+        r.sessionID = row[c["session_id"]]
+        r.sessionSource = (row[c["session_source"]] as String?).flatMap(CallRecord.SessionSource.init)
+        r.keyFingerprint = row[c["key_fingerprint"]]
+        r.clientAddress = row[c["client_address"]]
+        r.tags = json(row[c["tags"]])?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+        r.model = row[c["model"]]
+        r.parameters = json(row[c["parameters"]])
+        r.context = json(row[c["context"]])
+        if readsThreadedContext, r.context == nil, let node: Int64 = row[c["context_node"]] {
+            r.context = try contexts.context(endingAt: node, db: db)
+        }
+        r.chatInput = row[c["chat_input"]]
+        r.isStream = row[c["is_stream"]]
+        r.usageInjected = row[c["usage_injected"]]
+        r.noLog = row[c["no_log"]]
+        r.httpStatus = row[c["http_status"]]
+        r.output = row[c["output"]]
+        r.outputs = json(row[c["outputs"]])?.arrayValue?.compactMap(\.stringValue)
+        r.toolCalls = json(row[c["tool_calls"]])
+        r.finishReason = row[c["finish_reason"]]
+        r.responseModel = row[c["response_model"]]
+        r.requestedModel = row[c["requested_model"]]
+        r.errorType = row[c["error_type"]]
+        r.errorMessage = row[c["error_message"]]
+        if let source = (row[c["usage_source"]] as String?).flatMap(Usage.Source.init) {
+            r.usage = Usage(
+                inputTokens: row[c["input_tokens"]], outputTokens: row[c["output_tokens"]],
+                totalTokens: row[c["total_tokens"]], cachedInputTokens: row[c["cached_tokens"]],
+                cacheWriteInputTokens: row[c["cache_write_tokens"]],
+                reasoningTokens: row[c["reasoning_tokens"]], source: source
+            )
+        }
+        r.usageRepeated = row[c["usage_repeated"]]
+        r.usageChecks = UsageChecks(rawValue: row[c["usage_checks"]])
+        r.costNanoUSD = row[c["cost_nano_usd"]]
+        r.pricingVersion = row[c["pricing_version"]]
+        r.ttftS = row[c["ttft_s"]]
+        r.itlS = row[c["itl_s"]]
+        r.itlP95S = row[c["itl_p95_s"]]
+        r.itlMaxS = row[c["itl_max_s"]]
+        r.tokensPerSecond = row[c["tokens_per_second"]]
+        r.serverMetrics = json(row[c["server_metrics"]])
+        return r
     }
 
     static func json(_ text: String?) -> JSONValue? {
         text.flatMap { JSONValue.parse(Array($0.utf8)) }
+    }
+}
+
+/// Column positions of a `calls` row, looked up once per query: GRDB finds a column by
+/// name with a case-insensitive scan of every column, which for a page of calls costs
+/// more than reading them.
+struct CallColumns {
+    private let positions: [String: Int]
+
+    init(_ row: Row) {
+        var positions: [String: Int] = [:]
+        for (index, name) in row.columnNames.enumerated() where positions[name] == nil { positions[name] = index }
+        self.positions = positions
+    }
+
+    /// The position of `name`; a name the query did not select is a programming error.
+    subscript(_ name: String) -> Int { positions[name]! }
+}
+
+/// Rebuilds contexts from the message tree (`nodes` → `messages`). Each node is read and
+/// each message parsed once per reader, and the path to every node on the way is kept:
+/// the turns of a conversation share all but their last messages, so a session of n turns
+/// costs O(n) reads instead of O(n²).
+final class ContextReader {
+    private var paths: [Int64: [JSONValue]] = [:]
+    private var messages: [Int64: JSONValue] = [:]
+
+    init() {}
+
+    /// The messages on the path from the root to `node`, in order.
+    func context(endingAt node: Int64, db: Database) throws -> JSONValue {
+        let readNode = try db.cachedStatement(sql: "SELECT parent_id, message_id FROM nodes WHERE id = ?")
+        var unresolved: [(node: Int64, message: Int64)] = []
+        var current = node
+        while current != 0, paths[current] == nil {
+            guard let row = try Row.fetchOne(readNode, arguments: [current]) else { break }
+            unresolved.append((current, row["message_id"]))
+            current = row["parent_id"]
+        }
+        var path = paths[current] ?? []
+        for (id, messageID) in unresolved.reversed() {
+            path.append(try message(messageID, db: db))
+            paths[id] = path
+        }
+        return .array(path)
+    }
+
+    private var texts: [Int64: [UInt8]] = [:]
+
+    /// The same context as JSON text, put together from the messages' stored text without
+    /// parsing or encoding them (each message is stored as canonical JSON).
+    func contextText(endingAt node: Int64, db: Database) throws -> [UInt8] {
+        let readNode = try db.cachedStatement(sql: "SELECT parent_id, message_id FROM nodes WHERE id = ?")
+        let readMessage = try db.cachedStatement(sql: "SELECT message FROM messages WHERE id = ?")
+        var unresolved: [(node: Int64, message: Int64)] = []
+        var current = node
+        while current != 0, texts[current] == nil {
+            guard let row = try Row.fetchOne(readNode, arguments: [current]) else { break }
+            unresolved.append((current, row["message_id"]))
+            current = row["parent_id"]
+        }
+        var text = texts[current] ?? []
+        for (id, messageID) in unresolved.reversed() {
+            if !text.isEmpty { text.append(UInt8(ascii: ",")) }
+            text += Array((try String.fetchOne(readMessage, arguments: [messageID]) ?? "null").utf8)
+            texts[id] = text
+        }
+        return [UInt8(ascii: "[")] + text + [UInt8(ascii: "]")]
+    }
+
+    private func message(_ id: Int64, db: Database) throws -> JSONValue {
+        if let known = messages[id] { return known }
+        let text = try String.fetchOne(db.cachedStatement(sql: "SELECT message FROM messages WHERE id = ?"), arguments: [id])
+        let message = Store.json(text) ?? .null
+        messages[id] = message
+        return message
     }
 }

@@ -47,7 +47,7 @@ extension Store {
             }
             sql += " ORDER BY calls.id LIMIT ?"
             all += [pageSize]
-            let page = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: all).map { try Self.record(from: $0, db: db) } }
+            let page = try pool.read { db in try Self.records(Row.fetchAll(db, sql: sql, arguments: all), db: db) }
             for record in page { try body(record) }
             cursor = page.count == pageSize ? page.last?.id : nil
         } while cursor != nil

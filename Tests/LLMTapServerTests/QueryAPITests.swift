@@ -62,6 +62,9 @@ struct QueryAPITests {
             #expect(calls[1]["session_source"] == .string("auto"))
             #expect(calls[1]["context"]?.arrayValue?.count == 3)
             #expect(calls[0]["metrics"]?["cost_usd"] != JSONValue.null)
+            // The answer put together from stored message text is the document the records give.
+            let (summary, records) = try #require(try tap.app.recorder.store.session(id: id))
+            #expect(detail.json == APIJSON.session(summary, calls: records))
 
             let tagged = try await tap.api("/api/sessions?tag=team:search")
             #expect(tagged.json?["sessions"]?.arrayValue?.map { $0["id"] } == [.string(id)])

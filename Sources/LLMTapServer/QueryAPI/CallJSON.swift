@@ -102,6 +102,25 @@ public enum APIJSON {
         return .object(object)
     }
 
+    /// `GET /api/sessions/{id}` as bytes, each call's context taken as JSON text
+    /// (`Store.sessionWithContextText`): the same document as `session(_:calls:)`.
+    public static func session(_ summary: SessionSummary, calls: [CallRecord], contexts: [[UInt8]?]) -> [UInt8] {
+        var out = session(summary).canonicalBytes
+        out.removeLast()  // the summary's closing brace: the calls follow
+        out += Array(#","calls":["#.utf8)
+        for (n, record) in calls.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: ",")) }
+            var members = call(record, detail: true).objectValue!
+            members.removeValue(forKey: "context")
+            out += Array(#"{"context":"#.utf8)
+            out += contexts[n] ?? Array("null".utf8)
+            out.append(UInt8(ascii: ","))
+            out += JSONValue.object(members).canonicalBytes.dropFirst()
+        }
+        out += Array("]}".utf8)
+        return out
+    }
+
     /// `GET /api/cost`.
     public static func cost(_ report: CostReport, groupBy: String) -> JSONValue {
         .object([

@@ -49,8 +49,13 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
 
     router.get("api/sessions/:id") { _, context -> Response in
         let id = try context.parameters.require("id")
-        guard let (summary, calls) = try store.session(id: id) else { throw APIError.notFound("session \(id)") }
-        return json(APIJSON.session(summary, calls: calls))
+        guard let (summary, calls, contexts) = try store.sessionWithContextText(id: id) else {
+            throw APIError.notFound("session \(id)")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        let body = APIJSON.session(summary, calls: calls, contexts: contexts)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     router.get("api/requests") { request, _ -> Response in
@@ -137,7 +142,7 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
 func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
     var headers = HTTPFields()
     headers[.contentType] = "application/json"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.canonicalText)))
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.canonicalBytes)))
 }
 
 func errorResponse(_ status: HTTPResponse.Status, type: String, message: String) -> Response {
