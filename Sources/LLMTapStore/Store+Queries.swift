@@ -94,6 +94,18 @@ public struct CostGroup: Sendable, Equatable {
     public var outputTokens: Int64
     public var costNanoUSD: Int64
     public var unpricedRequests: Int
+    /// The group split by a second grouping (`costSeries`), largest cost first.
+    public var series: [CostGroup] = []
+
+    /// Counts `part` in this group and lists it in its series.
+    mutating func add(_ part: CostGroup) {
+        requests += part.requests
+        inputTokens += part.inputTokens
+        outputTokens += part.outputTokens
+        costNanoUSD += part.costNanoUSD
+        unpricedRequests += part.unpricedRequests
+        series.append(part)
+    }
 }
 
 public struct CostReport: Sendable, Equatable {
@@ -308,17 +320,15 @@ extension Store {
     /// The rows the rollup path sums: `cost_hourly` for the whole hours in the filter's range
     /// and the calls of the partial hours at its ends, with the same columns. Nil when the
     /// grouping needs the calls themselves (sessions, tags) or the range is under an hour.
-    static func rolledUpParts(_ grouping: CostGrouping, _ filter: CallFilter) -> (sql: String, arguments: StatementArguments)? {
-        let hourKey: String
-        let callKey: String
-        switch grouping {
-        case .model: (hourKey, callKey) = ("nullif(model, '')", "coalesce(calls.response_model, calls.model)")
-        case .provider: (hourKey, callKey) = ("provider", "calls.provider")
-        case .day: (hourKey, callKey) = ("strftime('%Y-%m-%d', hour, 'unixepoch')", "strftime('%Y-%m-%d', calls.created_at, 'unixepoch')")
-        case .hour:
-            (hourKey, callKey) = ("strftime('%Y-%m-%dT%H:00Z', hour, 'unixepoch')", "strftime('%Y-%m-%dT%H:00Z', calls.created_at, 'unixepoch')")
-        case .apiKey: (hourKey, callKey) = ("nullif(key_fingerprint, '')", "calls.key_fingerprint")
-        case .session, .tag: return nil
+    static func rolledUpParts(_ grouping: CostGrouping, _ filter: CallFilter, series: CostGrouping? = nil)
+        -> (sql: String, arguments: StatementArguments)?
+    {
+        guard let (hourKey, callKey) = keyExpressions(grouping) else { return nil }
+        var hourSeries = "NULL"
+        var callSeries = "NULL"
+        if let series {
+            guard let expressions = keyExpressions(series) else { return nil }
+            (hourSeries, callSeries) = expressions
         }
         let firstHour = filter.from.map { ($0 / 3600).rounded(.up) * 3600 }
         let endHour = filter.to.map { ($0 / 3600).rounded(.down) * 3600 }
@@ -348,7 +358,7 @@ extension Store {
         }
         let listed = "(calls.cost_nano_usd IS NULL AND coalesce(calls.response_model, calls.model) IS NOT NULL AND calls.input_tokens IS NOT NULL)"
         var sql = """
-            SELECT \(hourKey) AS key, provider AS p, model AS m, requests, input_tokens, output_tokens,
+            SELECT \(hourKey) AS key, \(hourSeries) AS key2, provider AS p, model AS m, requests, input_tokens, output_tokens,
               cost_nano_usd AS cost, unpriced, unpriced_listed AS listed, unpriced_input_tokens AS listed_input,
               unpriced_output_tokens AS listed_output
             FROM cost_hourly WHERE \(hourClauses.isEmpty ? "1" : hourClauses.joined(separator: " AND "))
@@ -358,7 +368,7 @@ extension Store {
             sql += """
 
                 UNION ALL
-                SELECT \(callKey), calls.provider, coalesce(calls.response_model, calls.model, ''), 1,
+                SELECT \(callKey), \(callSeries), calls.provider, coalesce(calls.response_model, calls.model, ''), 1,
                   coalesce(calls.input_tokens, 0), coalesce(calls.output_tokens, 0), coalesce(calls.cost_nano_usd, 0),
                   calls.cost_nano_usd IS NULL, \(listed), \(listed) * coalesce(calls.input_tokens, 0),
                   \(listed) * coalesce(calls.output_tokens, 0)
@@ -368,6 +378,63 @@ extension Store {
             arguments += callArguments
         }
         return (sql, arguments)
+    }
+
+    /// A grouping's SQL over `cost_hourly` and over `calls`; nil for those only the calls have.
+    static func keyExpressions(_ grouping: CostGrouping) -> (hour: String, call: String)? {
+        switch grouping {
+        case .model: ("nullif(model, '')", "coalesce(calls.response_model, calls.model)")
+        case .provider: ("provider", "calls.provider")
+        case .day: ("strftime('%Y-%m-%d', hour, 'unixepoch')", "strftime('%Y-%m-%d', calls.created_at, 'unixepoch')")
+        case .hour: ("strftime('%Y-%m-%dT%H:00Z', hour, 'unixepoch')", "strftime('%Y-%m-%dT%H:00Z', calls.created_at, 'unixepoch')")
+        case .apiKey: ("nullif(key_fingerprint, '')", "calls.key_fingerprint")
+        case .session, .tag: nil
+        }
+    }
+
+    /// Spend per `grouping` split by `series` — the data of a stacked chart (cost per day by
+    /// model). Both must be groupings the hourly sums know (not session or tag); groups come
+    /// in key order, each with its series by cost.
+    public func costSeries(groupBy grouping: CostGrouping, series: CostGrouping, filter: CallFilter) throws -> [CostGroup] {
+        guard let (_, callKey) = Self.keyExpressions(grouping), let (_, callSeries) = Self.keyExpressions(series) else {
+            throw QueryError.unsupportedSeries
+        }
+        let measures = """
+            coalesce(sum(requests), 0) AS requests, coalesce(sum(input_tokens), 0) AS input_tokens,
+            coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost), 0) AS cost,
+            coalesce(sum(unpriced), 0) AS unpriced
+            """
+        let parts: (sql: String, arguments: StatementArguments)
+        if filter.onlyTimeProviderKey, let rolled = Self.rolledUpParts(grouping, filter, series: series) {
+            parts = rolled
+        } else {
+            let (clause, arguments) = filter.sql()
+            parts = (
+                """
+                SELECT \(callKey) AS key, \(callSeries) AS key2, 1 AS requests, coalesce(calls.input_tokens, 0) AS input_tokens,
+                  coalesce(calls.output_tokens, 0) AS output_tokens, coalesce(calls.cost_nano_usd, 0) AS cost,
+                  calls.cost_nano_usd IS NULL AS unpriced
+                FROM calls WHERE \(clause)
+                """, arguments
+            )
+        }
+        let rows = try pool.read { db in
+            try Row.fetchAll(
+                db, sql: "WITH parts AS (\(parts.sql)) SELECT key, key2, \(measures) FROM parts GROUP BY key, key2 ORDER BY key, cost DESC, key2",
+                arguments: parts.arguments)
+        }
+        var groups: [CostGroup] = []
+        for row in rows {
+            let part = CostGroup(
+                key: row["key2"], requests: row["requests"], inputTokens: row["input_tokens"], outputTokens: row["output_tokens"],
+                costNanoUSD: row["cost"], unpricedRequests: row["unpriced"])
+            let key: String? = row["key"]
+            if groups.last?.key != key || groups.isEmpty {
+                groups.append(CostGroup(key: key, requests: 0, inputTokens: 0, outputTokens: 0, costNanoUSD: 0, unpricedRequests: 0))
+            }
+            groups[groups.count - 1].add(part)
+        }
+        return groups
     }
 
     /// The cost report summed over the matching calls themselves.
@@ -508,4 +575,6 @@ extension Store {
 
 public enum QueryError: Error, Equatable {
     case badCursor
+    /// A series needs groupings the hourly sums know: model, provider, day, hour or api_key.
+    case unsupportedSeries
 }

@@ -124,6 +124,11 @@ struct QueryAPITests {
             #expect(byTag.first?["requests"] == .int(2))
             let byDay = try #require(try await tap.api("/api/cost?group_by=day").json?["groups"]?.arrayValue)
             #expect(byDay.count == 1)
+            let split = try #require(try await tap.api("/api/cost?group_by=day&series=model").json?["groups"]?.arrayValue)
+            #expect(split.count == 1 && split.first?["cost_usd"] == byDay.first?["cost_usd"])
+            let series = try #require(split.first?["series"]?.arrayValue)
+            #expect(series.first?["key"] == .string("gpt-4o-mini-2024-07-18"))
+            #expect(series.first?["cost_usd"] == .double(Double(expected) / 1e9))
             let future = try #require(try await tap.api("/api/cost?from=2099-01-01").json)
             #expect(future["requests"] == .int(0))
         }
@@ -183,7 +188,8 @@ struct QueryAPITests {
     @Test(arguments: [
         "/api/requests?limit=0", "/api/requests?limit=ten", "/api/requests?from=yesterday", "/api/cost?group_by=color",
         "/api/requests?outcome=maybe", "/api/requests?status=999", "/api/requests?check=suspicious", "/api/sessions?cursor=garbage!",
-        "/api/sessions?q=%22%3B%20DROP%20TABLE%20calls%3B--",
+        "/api/sessions?q=%22%3B%20DROP%20TABLE%20calls%3B--", "/api/cost?group_by=day&series=color",
+        "/api/cost?group_by=tag:team&series=model",
     ])
     func badParametersAre4xxJSON(path: String) async throws {
         _ = try await Tap.run { tap in
@@ -233,12 +239,13 @@ struct QueryAPITests {
             var probes: [(documented: String, concrete: String)] = []
             for path in paths.keys where path != "/api/events" {
                 let concrete = path.replacingOccurrences(of: "{id}", with: path.hasPrefix("/api/sessions") ? sessionID : callID)
-                    .replacingOccurrences(of: "{part}", with: "request")
+                    .replacingOccurrences(of: "{part}", with: "request").replacingOccurrences(of: "{name}", with: "app.js")
                 probes.append((path, concrete))
             }
             // Query variants whose answers have other shapes worth validating too.
             probes += [
                 ("/api/cost", "/api/cost?group_by=day"), ("/api/cost", "/api/cost?group_by=tag:team"),
+                ("/api/cost", "/api/cost?group_by=day&series=model"),
                 ("/api/cost", "/api/cost?group_by=session&from=0"), ("/api/requests", "/api/requests?limit=2"),
                 ("/api/sessions", "/api/sessions?q=Italy"), ("/api/requests/{id}", "/api/requests/nope"),
                 ("/api/sessions", "/api/sessions?limit=0"),

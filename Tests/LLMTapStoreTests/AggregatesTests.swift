@@ -56,6 +56,24 @@ struct AggregatesTests {
                 #expect(summed == scanned, "\(grouping) from \(filter.from ?? 0) to \(filter.to ?? 0)")
             }
         }
+        for filter in Self.filters() {
+            // The same split from the hourly sums and, with a filter they cannot answer, from the calls.
+            var scanning = filter
+            scanning.outcome = "ok"
+            for (grouping, series) in [(CostGrouping.day, CostGrouping.model), (.hour, .apiKey), (.provider, .day)] {
+                let summed = try store.costSeries(groupBy: grouping, series: series, filter: filter)
+                #expect(summed == (try store.costSeries(groupBy: grouping, series: series, filter: scanning)))
+                let totals = try store.cost(groupBy: grouping, filter: filter).groups
+                #expect(summed.sorted { ($0.key ?? "") < ($1.key ?? "") }.map { [$0.key, "\($0.costNanoUSD)", "\($0.requests)"] }
+                    == totals.sorted { ($0.key ?? "") < ($1.key ?? "") }.map { [$0.key, "\($0.costNanoUSD)", "\($0.requests)"] })
+                for group in summed {
+                    #expect(group.series.map(\.costNanoUSD).reduce(0, +) == group.costNanoUSD)
+                }
+            }
+        }
+        #expect(throws: QueryError.unsupportedSeries) {
+            try store.costSeries(groupBy: .day, series: .tag("team"), filter: CallFilter())
+        }
         var everything = CallFilter()
         everything.from = 0  // not empty: the scan over the calls
         var fast: [SessionSummary] = []

@@ -165,14 +165,16 @@ public enum APIJSON {
     }
 
     static func costGroup(_ g: CostGroup, keyName: String = "key") -> JSONValue {
-        .object([
+        var object: [String: JSONValue] = [
             keyName: string(g.key),
             "requests": .int(Int64(g.requests)),
             "input_tokens": .int(g.inputTokens),
             "output_tokens": .int(g.outputTokens),
             "cost_usd": dollars(g.costNanoUSD),
             "unpriced_requests": .int(Int64(g.unpricedRequests)),
-        ])
+        ]
+        if !g.series.isEmpty { object["series"] = .array(g.series.map { costGroup($0) }) }
+        return .object(object)
     }
 
     static func percentiles(_ p: Percentiles?) -> JSONValue {

@@ -14,6 +14,8 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
     router.middlewares.add(APIErrorMiddleware())
     if let apiToken { router.middlewares.add(BearerTokenMiddleware(token: apiToken)) }
 
+    Dashboard.register(on: router)
+
     router.get("healthz") { _, _ -> Response in
         let stats = recorder.stats
         let healthy = stats.databaseHealthy
@@ -107,7 +109,17 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
         guard let grouping = CostGrouping(groupText) else {
             throw APIError.badParameter("group_by", "model, provider, day, hour, session, api_key or tag:<key>")
         }
-        let report = try store.cost(groupBy: grouping, filter: try query.filter())
+        let filter = try query.filter()
+        var report = try store.cost(groupBy: grouping, filter: filter)
+        if let seriesText = query["series"] {
+            let dimensions = "model, provider, day, hour or api_key"
+            guard let series = CostGrouping(seriesText) else { throw APIError.badParameter("series", dimensions) }
+            do {
+                report.groups = try store.costSeries(groupBy: grouping, series: series, filter: filter)
+            } catch QueryError.unsupportedSeries {
+                throw APIError.badParameter("series", "with group_by and series each one of \(dimensions)")
+            }
+        }
         return json(APIJSON.cost(report, groupBy: groupText))
     }
 
@@ -175,7 +187,7 @@ struct APIErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// `--api-token`: every endpoint but `/healthz` needs `Authorization: Bearer <token>`.
+/// `--api-token`: every endpoint but `/healthz` and the dashboard's pages needs `Authorization: Bearer <token>`.
 struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: String
@@ -183,7 +195,7 @@ struct BearerTokenMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if request.uri.path == "/healthz" { return try await next(request, context) }
+        if request.uri.path == "/healthz" || Dashboard.isPublic(request.uri.path) { return try await next(request, context) }
         let given = request.headers[.authorization] ?? ""
         guard Self.constantTimeEqual(given, "Bearer " + token) else {
             var response = errorResponse(.unauthorized, type: "unauthorized", message: "this API needs Authorization: Bearer <token>")
