@@ -10,6 +10,7 @@ that the SDK returned the same thing both ways and that llmtap's record (read ba
 the query API) holds the API, model, output, token counts and stream flag. Prints one line
 per case; exits 1 on any difference. Run by `.ci/run` in a virtualenv.
 """
+import contextlib
 import json
 import os
 import socket
@@ -217,15 +218,18 @@ def get_json(url):
         return json.load(response)
 
 
-def main(binary):
+@contextlib.contextmanager
+def running_llmtap(binary, *extra):
+    """The fake upstream and `llmtap serve` in front of it; yields their base URLs and the database path."""
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     up = f"http://127.0.0.1:{upstream.server_address[1]}"
     port, api_port = free_port(), free_port()
     workdir = tempfile.mkdtemp(prefix="llmtap-sdk-")
+    db = os.path.join(workdir, "calls.sqlite")
     tap = subprocess.Popen(
-        [binary, "serve", "--port", str(port), "--api-port", str(api_port), "--db", os.path.join(workdir, "calls.sqlite"),
-         "--upstream", up, "--provider", f"anthropic={up}", "--provider", f"ollama={up}", "--log-level", "warning"])
+        [binary, "serve", "--port", str(port), "--api-port", str(api_port), "--db", db,
+         "--upstream", up, "--provider", f"anthropic={up}", "--provider", f"ollama={up}", "--log-level", "warning", *extra])
     try:
         for _ in range(200):
             try:
@@ -234,14 +238,18 @@ def main(binary):
             except OSError:
                 time.sleep(0.05)
         else:
-            print("llmtap did not start")
-            return 1
-        failures = run_cases(up, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}")
-        return failures | check_cli(binary, os.path.join(workdir, "calls.sqlite"), f"http://127.0.0.1:{api_port}")
+            raise RuntimeError("llmtap did not start")
+        yield {"upstream": up, "proxy": f"http://127.0.0.1:{port}", "api": f"http://127.0.0.1:{api_port}", "db": db}
     finally:
         tap.terminate()
         tap.wait(timeout=20)
         upstream.shutdown()
+
+
+def main(binary):
+    with running_llmtap(binary) as tap:
+        failures = run_cases(tap["upstream"], tap["proxy"], tap["api"])
+        return failures | check_cli(binary, tap["db"], tap["api"])
 
 
 def check_cli(binary, db, api):

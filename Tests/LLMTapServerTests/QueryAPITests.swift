@@ -300,6 +300,27 @@ struct QueryAPITests {
         }
     }
 
+    /// The dashboard's pages and assets come from the binary, on every view's URL, without the
+    /// API token (they hold no data); the data behind them still needs it.
+    @Test func dashboardIsServedOnEveryViewURL() async throws {
+        _ = try await Tap.run(configure: { $0.apiToken = "t0ken" }) { tap in
+            for path in ["/", "/sessions", "/sessions/some-id", "/calls/0193", "/live"] {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(tap.apiPort)\(path)")
+                request.method = .GET
+                let response = try await tap.client.execute(request, timeout: .seconds(5))
+                #expect(response.status == .ok, "\(path)")
+                #expect(response.headers.first(name: "content-type")?.hasPrefix("text/html") == true)
+                #expect(String(buffer: try await response.body.collect(upTo: 1 << 20)).contains("/assets/app.js"))
+            }
+            let script = try await tap.client.execute(
+                HTTPClientRequest(url: "http://127.0.0.1:\(tap.apiPort)/assets/app.js"), timeout: .seconds(5))
+            #expect(script.headers.first(name: "content-type")?.hasPrefix("text/javascript") == true)
+            #expect(String(buffer: try await script.body.collect(upTo: 1 << 20)).contains("/api/sessions"))
+            #expect(try await tap.api("/assets/nothing.js").status == 404)
+            #expect(try await tap.api("/api/sessions").status == 401)
+        }
+    }
+
     @Test func everyRouteOfTheServerIsDocumented() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-routes-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -25,8 +25,8 @@ function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-function money(usd, unpriced) {
-  if (usd === null || usd === undefined) return "unpriced";
+function money(usd, unpriced, requests) {
+  if (usd === null || usd === undefined || (unpriced && unpriced === requests)) return "unpriced";
   const text = usd >= 100 ? "$" + usd.toFixed(0) : usd >= 1 ? "$" + usd.toFixed(2) : "$" + usd.toFixed(usd >= 0.01 ? 4 : 6);
   return unpriced ? text + ` <span class="muted">(+${unpriced} unpriced)</span>` : text;
 }
@@ -49,7 +49,7 @@ function stackedBars(bars, valueText) {
   const width = 1100, height = 220, pad = 40, keys = [];
   for (const bar of bars) for (const part of bar.parts) if (!keys.includes(part.key)) keys.push(part.key);
   const max = Math.max(1e-12, ...bars.map((b) => b.parts.reduce((sum, p) => sum + p.value, 0)));
-  const step = (width - pad * 2) / Math.max(bars.length, 1);
+  const step = Math.min((width - pad * 2) / Math.max(bars.length, 1), 60);
   let svg = `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img">`;
   svg += `<text x="4" y="14" font-size="11" fill="#6b7385">${esc(valueText(max))}</text>`;
   bars.forEach((bar, i) => {
@@ -99,7 +99,7 @@ async function overview() {
     parts: (perDay[day]?.series || []).map((s) => ({ key: s.key ?? "(none)", value: s.cost_usd ?? 0 })),
   }));
   const groupRows = (report, name) =>
-    report.groups.slice(0, 8).map((g) => [esc(g.key ?? "(none)"), number(g.requests), number(g.input_tokens + g.output_tokens), money(g.cost_usd, g.unpriced_requests)]);
+    report.groups.slice(0, 8).map((g) => [esc(g.key ?? "(none)"), number(g.requests), number(g.input_tokens + g.output_tokens), money(g.cost_usd, g.unpriced_requests, g.requests)]);
   const unpriced = monthly.unpriced.length
     ? `<h2>Unpriced models (not counted as free)</h2>` + table(["model", "calls ", "tokens in ", "tokens out "], monthly.unpriced.map((u) => [esc(u.model), number(u.requests), number(u.input_tokens), number(u.output_tokens)]))
     : "";
@@ -163,7 +163,7 @@ async function sessions() {
     const result = await api("/api/sessions?" + params);
     for (const s of result.sessions) {
       rows.push([link("/sessions/" + encodeURIComponent(s.id), s.id), esc(time(s.last_at)), number(s.requests),
-        `${number(s.input_tokens)} / ${number(s.output_tokens)}`, money(s.cost_usd, s.unpriced_requests), esc(s.models.join(", "))]);
+        `${number(s.input_tokens)} / ${number(s.output_tokens)}`, money(s.cost_usd, s.unpriced_requests, s.requests), esc(s.models.join(", "))]);
     }
     document.getElementById("list").innerHTML = table(["session", "last active", "calls ", "tokens in / out ", "cost ", "models"], rows);
     more.hidden = !result.next_cursor;
@@ -205,7 +205,7 @@ async function session(id) {
     <h1>Session ${esc(s.id)}</h1>
     <div class="cards">
       <div class="card"><div class="label">Calls</div><div class="value" id="session-calls">${number(s.requests)}</div></div>
-      <div class="card"><div class="label">Cost</div><div class="value">${money(s.cost_usd, s.unpriced_requests)}</div></div>
+      <div class="card"><div class="label">Cost</div><div class="value">${money(s.cost_usd, s.unpriced_requests, s.requests)}</div></div>
       <div class="card"><div class="label">Tokens in / out</div><div class="value">${number(s.input_tokens)} / ${number(s.output_tokens)}</div></div>
       <div class="card"><div class="label">Models</div><div class="value" style="font-size:14px">${esc(s.models.join(", "))}</div></div>
     </div>
@@ -272,6 +272,7 @@ async function live() {
   // fetch, not EventSource: EventSource cannot send the Authorization header.
   const response = await fetch("/api/events", { headers, signal: controller.signal });
   if (response.status === 401) throw new Unauthorized();
+  document.body.setAttribute("data-ready", "/live");  // listening: the feed fills as calls arrive
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -323,6 +324,7 @@ function show(error) {
 
 function route() {
   if (stopLive) { stopLive(); stopLive = null; }
+  document.body.removeAttribute("data-ready");
   const path = location.pathname;
   for (const a of document.querySelectorAll("nav a")) {
     const href = a.getAttribute("href");
