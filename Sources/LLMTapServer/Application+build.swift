@@ -62,11 +62,17 @@ public func buildApplication(
     let recorder = Recorder(store: store, spool: spool, configuration: configuration.recorder, logger: logger)
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: upstreamClientConfiguration(configuration))
     let metrics = LLMTapMetrics(recorder: recorder)
+    var spans: (CallSpans, any Service)?
+    if let endpoint = configuration.otlpEndpoint {
+        spans = try CallSpans.make(
+            endpoint: endpoint, protocol: CallSpans.OTLPProtocol(rawValue: configuration.otlpProtocol) ?? .httpProtobuf,
+            flushInterval: configuration.otlpFlushInterval)
+    }
 
     let proxy = Application(
         responder: ProxyResponder(
             routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
-            client: client, sink: CallSink(recorder: recorder, metrics: metrics), pricing: pricing,
+            client: client, sink: CallSink(recorder: recorder, metrics: metrics, spans: spans?.0), pricing: pricing,
             fingerprinter: try KeyFingerprinter(secretPath: configuration.fingerprintKeyPath),
             maxBodyBytes: configuration.maxBodyBytes, injectUsage: configuration.injectUsage,
             aliases: configuration.aliases, providerKeys: configuration.providerKeys, logger: logger),
@@ -82,6 +88,8 @@ public func buildApplication(
         logger: logger
     )
     var services: [any Service] = [recorder, HTTPClientService(client: client), api, proxy]
+    // Stopped in reverse order: the proxy first, the span exporter's last batch before the recorder's.
+    if let spans { services.insert(spans.1, at: 1) }
     if let retention {
         services.insert(RetentionService(store: store, period: retention, logger: logger), at: 1)
     }

@@ -18,7 +18,7 @@ public struct ConfigurationSources {
     /// The setting names, as long option names.
     public static let keys = [
         "host", "port", "api-host", "api-port", "db", "upstream", "pricing", "api-token", "retain",
-        "log-level", "max-body-bytes", "read-timeout", "inject-usage",
+        "log-level", "max-body-bytes", "read-timeout", "inject-usage", "otlp-endpoint", "otlp-protocol",
     ]
 
     public init(file: String?, environment: [String: String]) throws {
@@ -102,6 +102,16 @@ public struct ConfigurationSources {
         if let v = values["read-timeout"] {
             guard let seconds = Double(v), seconds > 0 else { throw ConfigurationError("read-timeout must be seconds > 0") }
             c.readTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        c.otlpEndpoint = values["otlp-endpoint"]
+        if let v = values["otlp-protocol"] {
+            guard CallSpans.OTLPProtocol(rawValue: v) != nil else {
+                throw ConfigurationError("otlp-protocol is http/protobuf or http/json, not '\(v)'")
+            }
+            c.otlpProtocol = v
+        }
+        if let endpoint = c.otlpEndpoint, URL(string: endpoint)?.host == nil {
+            throw ConfigurationError("otlp-endpoint is not a URL: '\(endpoint)'")
         }
         if let v = values["inject-usage"] { c.injectUsage = !["false", "0", "no", "off"].contains(v.lowercased()) }
         c.providers.merge(providers) { _, new in new }

@@ -35,6 +35,13 @@ public struct LLMTapConfiguration: Sendable {
     /// The longest silence tolerated from an upstream, between any two reads (slow models think).
     public var readTimeout: Duration = .seconds(600)
     public var recorder = Recorder.Configuration()
+    /// An OpenTelemetry collector's OTLP/HTTP base URL (`http://collector:4318`): one span
+    /// per call is exported there. Off when nil.
+    public var otlpEndpoint: String?
+    /// `http/protobuf` (the OTLP default) or `http/json`.
+    public var otlpProtocol = "http/protobuf"
+    /// How long spans wait to be exported in a batch.
+    public var otlpFlushInterval: Duration = .seconds(5)
     public var spoolMaxBytes = 256 << 20
 
     public static let builtInProviders = [

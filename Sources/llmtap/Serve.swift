@@ -30,6 +30,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body accepted, in bytes (default 33554432).") var maxBodyBytes: Int?
     @Option(help: "Longest upstream silence, in seconds (default 600).") var readTimeout: Double?
     @Flag(help: "Do not add stream_options.include_usage to OpenAI streams.") var noInjectUsage = false
+    @Option(help: "Export one OpenTelemetry span per call to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318).")
+    var otlpEndpoint: String?
+    @Option(help: "http/protobuf (default) or http/json.") var otlpProtocol: String?
 
     /// The options given on the command line, by long name.
     var givenFlags: [String: String] {
@@ -38,6 +41,7 @@ struct Serve: AsyncParsableCommand {
             "db": db, "upstream": upstream, "pricing": pricing, "api-token": apiToken, "retain": retain,
             "log-level": logLevel, "max-body-bytes": maxBodyBytes.map(String.init),
             "read-timeout": readTimeout.map { String($0) }, "inject-usage": noInjectUsage ? "false" : nil,
+            "otlp-endpoint": otlpEndpoint, "otlp-protocol": otlpProtocol,
         ]
         return given.compactMapValues { $0 }
     }

@@ -129,6 +129,7 @@ extension ProxyResponder {
         }
         upstreamRequest.body = .bytes(upstream.body)
 
+        sink.metrics.upstreamStarted()
         let response: HTTPClientResponse
         do {
             response = try await client.execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)

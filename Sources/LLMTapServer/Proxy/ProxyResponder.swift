@@ -12,9 +12,12 @@ import NIOHTTP1
 struct CallSink: Sendable {
     let recorder: Recorder
     let metrics: LLMTapMetrics
+    /// OTLP span export, when configured.
+    var spans: CallSpans? = nil
 
     func submit(_ call: CallRecord) {
         metrics.observe(call)
+        spans?.record(call)
         recorder.submit(call)
     }
 }
@@ -64,6 +67,7 @@ struct ProxyResponder: HTTPResponder {
         case .failure(let error): return error.response
         }
 
+        let prepared = CallObservation.now()  // the body is in: from here on, the time is llmtap's own
         var facts = route.api.parseRequest(body)
         var upstreamBody = body
         var requestedModel: String?
@@ -91,6 +95,8 @@ struct ProxyResponder: HTTPResponder {
             upstreamRequest.body = .bytes(upstreamBody)
         }
 
+        sink.metrics.observeOverhead(seconds: Double(CallObservation.now() &- prepared) / 1e9)
+        sink.metrics.upstreamStarted()
         let response: HTTPClientResponse
         do {
             response = try await client.execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)

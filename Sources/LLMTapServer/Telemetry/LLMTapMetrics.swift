@@ -16,14 +16,31 @@ final class LLMTapMetrics: Sendable {
 
     static let latencyBuckets: [Double] = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
     static let ttftBuckets: [Double] = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30]
+    static let itlBuckets: [Double] = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 5]
+    static let overheadBuckets: [Double] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05]
 
-    init(recorder: Recorder) { self.recorder = recorder }
+    /// Upstream calls started and not yet recorded: the upstream connection pool's load.
+    private let inFlight = Atomic<Int>(0)
+    private let overhead: ValueHistogram
+
+    init(recorder: Recorder) {
+        self.recorder = recorder
+        overhead = registry.makeValueHistogram(name: "llmtap_proxy_overhead_seconds", buckets: Self.overheadBuckets)
+    }
+
+    /// llmtap's own work on a request before it goes upstream (parsing, routing, rewriting):
+    /// what the proxy adds to every call, beside the time the network and the upstream take.
+    func observeOverhead(seconds: Double) { overhead.record(seconds) }
+
+    /// An upstream call is about to start; it ends when its record is observed.
+    func upstreamStarted() { inFlight.add(1, ordering: .relaxed) }
 
     /// The metric handles of one provider and model, made once: the registry's lookup by
     /// name and labels costs more than the update itself.
     final class Handles: Sendable {
         let latency: ValueHistogram
         let ttft: ValueHistogram
+        let itl: ValueHistogram
         let inputTokens: Counter
         let outputTokens: Counter
         let cost: Counter
@@ -35,6 +52,8 @@ final class LLMTapMetrics: Sendable {
                 name: "llmtap_call_latency_seconds", labels: labels, buckets: LLMTapMetrics.latencyBuckets)
             ttft = registry.makeValueHistogram(
                 name: "llmtap_time_to_first_token_seconds", labels: labels, buckets: LLMTapMetrics.ttftBuckets)
+            itl = registry.makeValueHistogram(
+                name: "llmtap_inter_token_latency_seconds", labels: labels, buckets: LLMTapMetrics.itlBuckets)
             inputTokens = registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "input")])
             outputTokens = registry.makeCounter(name: "llmtap_tokens_total", labels: labels + [("direction", "output")])
             cost = registry.makeCounter(name: "llmtap_cost_usd_total", labels: labels)
@@ -46,6 +65,7 @@ final class LLMTapMetrics: Sendable {
 
     /// Counts a finished call (called as it is handed to the recorder).
     func observe(_ call: CallRecord) {
+        inFlight.subtract(1, ordering: .relaxed)
         let model = boundedModel(call.responseModel ?? call.model)
         let labels = [("provider", call.provider), ("model", model)]
         let key = call.provider + "\u{0}" + model
@@ -66,6 +86,7 @@ final class LLMTapMetrics: Sendable {
         }.increment()
         h.latency.record(call.latencyS)
         if let ttft = call.ttftS { h.ttft.record(ttft) }
+        if let itl = call.itlS { h.itl.record(itl) }
         if let input = call.usage?.inputTokens { h.inputTokens.increment(by: input) }
         if let output = call.usage?.outputTokens { h.outputTokens.increment(by: output) }
         if let cost = call.costNanoUSD {
@@ -85,6 +106,8 @@ final class LLMTapMetrics: Sendable {
         registry.makeGauge(name: "llmtap_recorder_dropped_calls").set(Double(stats.dropped))
         registry.makeGauge(name: "llmtap_recorder_failed_writes").set(Double(stats.failedWrites))
         registry.makeGauge(name: "llmtap_recorder_batches").set(Double(stats.batches))
+        registry.makeGauge(name: "llmtap_recorder_mean_batch_size").set(Double(stats.written) / Double(max(stats.batches, 1)))
+        registry.makeGauge(name: "llmtap_upstream_requests_in_flight").set(Double(max(inFlight.load(ordering: .relaxed), 0)))
         registry.makeGauge(name: "llmtap_database_healthy").set(stats.databaseHealthy ? 1.0 : 0.0)
         return registry.emitToString()
     }

@@ -89,7 +89,8 @@ async function overview() {
   const tagKeys = {};
   for (const call of recent.requests) for (const key of Object.keys(call.tags || {})) tagKeys[key] = (tagKeys[key] || 0) + 1;
   const tagKey = Object.keys(tagKeys).sort((a, b) => tagKeys[b] - tagKeys[a])[0];
-  const tags = tagKey ? await api(`/api/cost?group_by=${encodeURIComponent("tag:" + tagKey)}&from=${month}`) : null;
+  // Tag sums are not pre-aggregated: a week keeps this one query cheap at millions of calls.
+  const tags = tagKey ? await api(`/api/cost?group_by=${encodeURIComponent("tag:" + tagKey)}&from=${now - 7 * 86400}`) : null;
 
   const days = [];
   for (let d = dayStart() - 29 * 86400; d <= dayStart(); d += 86400) days.push(new Date(d * 1000).toISOString().slice(0, 10));
@@ -119,7 +120,7 @@ async function overview() {
       <div><h2>Top models, 30 days</h2>${table(["model", "calls ", "tokens ", "cost "], groupRows(monthly))}</div>
       <div><h2>Providers</h2>${table(["provider", "calls ", "tokens ", "cost "], groupRows(providers))}</div>
       <div><h2>Keys (fingerprints)</h2>${table(["key", "calls ", "tokens ", "cost "], groupRows(keys))}</div>
-      ${tags ? `<div><h2>Tag ${esc(tagKey)}</h2>${table([tagKey, "calls ", "tokens ", "cost "], groupRows(tags))}</div>` : ""}
+      ${tags ? `<div><h2>Tag ${esc(tagKey)}, 7 days</h2>${table([tagKey, "calls ", "tokens ", "cost "], groupRows(tags))}</div>` : ""}
     </div>
     ${unpriced}`;
 }
