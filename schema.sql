@@ -50,7 +50,7 @@ CREATE TABLE calls (
   -- conversation threading: the node of the context's last message, and of this call's reply
   context_node INTEGER REFERENCES nodes (id),
   reply_node INTEGER REFERENCES nodes (id)
-, requested_model TEXT /* the model the client named, when an alias rewrote it */);
+, requested_model TEXT /* the model the client named, when an alias rewrote it */, chain_hash BLOB /* SHA-256 link of the audit chain (llmtap verify) */);
 
 CREATE INDEX calls_by_time ON calls (created_at);
 
@@ -197,3 +197,12 @@ CREATE TRIGGER calls_session_reprice AFTER UPDATE OF cost_nano_usd ON calls WHEN
     unpriced = unpriced - (old.cost_nano_usd IS NULL) + (new.cost_nano_usd IS NULL)
   WHERE id = old.session_id;
 END;
+
+CREATE TABLE chain_checkpoints (
+  id INTEGER PRIMARY KEY,
+  last_rowid INTEGER NOT NULL,               -- retention deleted every call up to this rowid
+  chain_hash BLOB NOT NULL,                  -- the last deleted call's link: the next call links to it
+  created_at REAL NOT NULL,
+  deleted INTEGER NOT NULL,                  -- calls deleted by this retention step
+  signature BLOB NOT NULL                    -- HMAC-SHA256 of the above with the database's secret key
+);

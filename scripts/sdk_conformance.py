@@ -272,7 +272,21 @@ def check_cli(binary, db, api):
     check = cli("check")
     if check["integrity"] != "ok" or check["calls"] != 13:
         problems.append(f"check --json: {check}")
-    print(("ok  " if not problems else "FAIL") + ": CLI --json (cost, sessions, show, check) while serve runs")
+    # export → import → export, through the CLI, while serve keeps running
+    def run(*args):
+        return subprocess.run([binary, *args], check=True, capture_output=True).stdout
+    backup = run("export", "--format", "backup", "--db", db)
+    restored = db + ".restored.sqlite"
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as file:
+        file.write(backup)
+        file.flush()
+        run("import", file.name, "--db", restored)
+        run("import", file.name, "--db", restored)  # twice: nothing more
+    if run("export", "--format", "backup", "--db", restored) != backup or len(backup.splitlines()) != 13:
+        problems.append("export --format backup → import → export differs")
+    if run("export", "--db", restored) != run("export", "--db", db):
+        problems.append("the JSONL export of the restored database differs")
+    print(("ok  " if not problems else "FAIL") + ": CLI --json (cost, sessions, show, check) and export/import round trip while serve runs")
     for problem in problems:
         print("  " + problem)
     return 1 if problems else 0

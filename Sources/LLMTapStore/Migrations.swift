@@ -16,6 +16,21 @@ enum Migrations {
         migrator.registerMigration("v3-sessions-and-hourly-cost") { db in
             for statement in v3 { try db.execute(sql: statement) }
         }
+        migrator.registerMigration("v4-audit-chain") { db in
+            try db.execute(
+                sql: "ALTER TABLE calls ADD COLUMN chain_hash BLOB /* SHA-256 link of the audit chain (llmtap verify) */")
+            try db.execute(
+                sql: """
+                    CREATE TABLE chain_checkpoints (
+                      id INTEGER PRIMARY KEY,
+                      last_rowid INTEGER NOT NULL,               -- retention deleted every call up to this rowid
+                      chain_hash BLOB NOT NULL,                  -- the last deleted call's link: the next call links to it
+                      created_at REAL NOT NULL,
+                      deleted INTEGER NOT NULL,                  -- calls deleted by this retention step
+                      signature BLOB NOT NULL                    -- HMAC-SHA256 of the above with the database's secret key
+                    )
+                    """)
+        }
         return migrator
     }
 

@@ -10,13 +10,18 @@ extension Store {
                 return nil
             }
             var record = try Self.record(from: row, db: db)
-            if let payload = try Row.fetchOne(db, sql: "SELECT * FROM payloads WHERE call_id = ?", arguments: [id]) {
-                record.requestBody = try PayloadCodec.decompress(payload["request"], size: payload["request_size"])
-                record.responseBody = try PayloadCodec.decompress(payload["response"], size: payload["response_size"])
-                record.responseContentEncoding = payload["response_content_encoding"]
-            }
+            try Self.loadPayload(into: &record, db: db)
             return record
         }
+    }
+
+    /// Fills in a call's request and response bytes, decompressed, if it has them.
+    static func loadPayload(into record: inout CallRecord, db: Database) throws {
+        let statement = try db.cachedStatement(sql: "SELECT * FROM payloads WHERE call_id = ?")
+        guard let payload = try Row.fetchOne(statement, arguments: [record.id]) else { return }
+        record.requestBody = try PayloadCodec.decompress(payload["request"], size: payload["request_size"])
+        record.responseBody = try PayloadCodec.decompress(payload["response"], size: payload["response_size"])
+        record.responseContentEncoding = payload["response_content_encoding"]
     }
 
     /// Calls in creation order, newest last (tests and the CLI; the query API pages).

@@ -6,16 +6,25 @@ extension Store {
     /// Deletes calls created before `cutoff` (Unix seconds) with their payloads, tags and
     /// search entries, in transactions of `batchSize` calls so the write lock is never held
     /// long. Messages and nodes stay: other calls may share them.
+    ///
+    /// Calls go in insertion order, as a prefix of the audit chain: deletion stops at the
+    /// first call made at or after the cutoff (so a call written just after a later one may
+    /// outlive the cutoff by a moment), and each step leaves a signed checkpoint holding the
+    /// last deleted call's link, from which `verifyChain` continues.
     /// - Returns: how many calls were deleted.
     @discardableResult
     public func prune(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
+        let key = try SecretKeyFile.load(path: path + ".fingerprint-key")
+        let bound = try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(rowid) FROM calls WHERE created_at >= ?", arguments: [cutoff])
+        } ?? Int64.max
         var total = 0
         while true {
             let deleted = try await pool.write { db -> Int in
                 let rows = try Row.fetchAll(
                     db,
-                    sql: "SELECT rowid AS row_id, id, chat_input, output FROM calls WHERE created_at < ? ORDER BY created_at LIMIT ?",
-                    arguments: [cutoff, batchSize])
+                    sql: "SELECT rowid AS row_id, id, chat_input, output, chain_hash FROM calls WHERE rowid < ? ORDER BY rowid LIMIT ?",
+                    arguments: [bound, batchSize])
                 let forget = try db.cachedStatement(
                     sql: "INSERT INTO calls_fts (calls_fts, rowid, chat_input, output) VALUES ('delete', ?, ?, ?)")
                 let delete = try db.cachedStatement(sql: "DELETE FROM calls WHERE id = ?")
@@ -27,6 +36,16 @@ extension Store {
                     }
                     try delete.execute(arguments: [row["id"] as String])  // payloads and tags cascade
                 }
+                if let last = rows.last, let hash = last["chain_hash"] as Data? {
+                    let lastRowID: Int64 = last["row_id"]
+                    let now = Date().timeIntervalSince1970
+                    try db.execute(
+                        sql: "INSERT INTO chain_checkpoints (last_rowid, chain_hash, created_at, deleted, signature) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [
+                            lastRowID, hash, now, rows.count,
+                            AuditChain.signature(key: key, lastRowID: lastRowID, hash: hash, createdAt: now, deleted: rows.count),
+                        ])
+                }
                 return rows.count
             }
             total += deleted
@@ -35,7 +54,10 @@ extension Store {
     }
 
     /// Every call in creation order, page by page (constant memory), for `llmtap export`.
-    public func forEachCall(filter: CallFilter, pageSize: Int = 500, _ body: (CallRecord) throws -> Void) throws {
+    /// - Parameter payloads: also read each call's request and response bytes (backups).
+    public func forEachCall(
+        filter: CallFilter, pageSize: Int = 500, payloads: Bool = false, _ body: (CallRecord) throws -> Void
+    ) throws {
         var cursor: String?
         repeat {
             let (clause, arguments) = filter.sql()
@@ -47,7 +69,11 @@ extension Store {
             }
             sql += " ORDER BY calls.id LIMIT ?"
             all += [pageSize]
-            let page = try pool.read { db in try Self.records(Row.fetchAll(db, sql: sql, arguments: all), db: db) }
+            let page = try pool.read { db in
+                var records = try Self.records(Row.fetchAll(db, sql: sql, arguments: all), db: db)
+                if payloads { for index in records.indices { try Self.loadPayload(into: &records[index], db: db) } }
+                return records
+            }
             for record in page { try body(record) }
             cursor = page.count == pageSize ? page.last?.id : nil
         } while cursor != nil

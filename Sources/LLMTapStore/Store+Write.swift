@@ -80,6 +80,7 @@ extension Store {
         let nodes = nodeCache
         return try await pool.write { db in
             var assigned: [String: String] = [:]
+            var head = try AuditChain.head(db)
             let insertCall = try db.cachedStatement(sql: Self.insertCall)
             let insertPayload = try db.cachedStatement(sql: Self.insertPayload)
             let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
@@ -98,8 +99,11 @@ extension Store {
                         values[Self.column("session_source")] = "auto".databaseValue
                     }
                 }
+                let link = AuditChain.link(previous: head, values: values, payload: call.payload)
+                values[Self.column("chain_hash")] = link.databaseValue
                 try insertCall.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { continue }
+                head = link
                 let rowID = db.lastInsertedRowID
                 if let payload = call.payload { try insertPayload.execute(arguments: StatementArguments(payload)) }
                 for (key, value) in call.tags { try insertTag.execute(arguments: [call.id, key, value]) }
@@ -111,9 +115,9 @@ extension Store {
         }
     }
 
-    /// Prepares and writes a batch (spool replays, tests).
+    /// Prepares and writes a batch (spool replays, `llmtap import`, tests); calls already present are left alone.
     @discardableResult
-    func insert(_ batch: [CallRecord]) async throws -> [String: String] {
+    public func insert(_ batch: [CallRecord]) async throws -> [String: String] {
         try await write(Self.prepare(batch))
     }
 
@@ -125,7 +129,7 @@ extension Store {
         "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "usage_source",
         "usage_repeated", "usage_checks", "cost_nano_usd", "pricing_version", "latency_s", "ttft_s", "itl_s",
         "itl_p95_s", "itl_max_s", "tokens_per_second", "server_metrics", "context_node", "reply_node",
-        "requested_model",
+        "requested_model", "chain_hash",
     ]
 
     static func column(_ name: String) -> Int { callColumns.firstIndex(of: name)! }
@@ -163,7 +167,7 @@ extension Store {
             integer(u?.cacheWriteInputTokens), integer(u?.reasoningTokens), text(u?.source.rawValue), flag(r.usageRepeated),
             integer(r.usageChecks.rawValue), integer(r.costNanoUSD),
             text(r.pricingVersion), real(r.latencyS), real(r.ttftS), real(r.itlS), real(r.itlP95S), real(r.itlMaxS),
-            real(r.tokensPerSecond), text(r.serverMetrics?.canonicalText), .null, .null, text(r.requestedModel),
+            real(r.tokensPerSecond), text(r.serverMetrics?.canonicalText), .null, .null, text(r.requestedModel), .null,
         ]
     }
 

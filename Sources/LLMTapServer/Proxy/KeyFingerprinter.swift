@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import LLMTapCore
+import LLMTapStore
 import Synchronization
 
 /// Attributes calls to provider keys without keeping them: a key's fingerprint is
@@ -21,17 +22,11 @@ struct KeyFingerprinter: Sendable {
 
     /// Loads the secret at `path`, creating it (32 random bytes, mode 0600) on first use.
     init(secretPath: String) throws {
-        if let data = FileManager.default.contents(atPath: secretPath), data.count >= 32 {
-            secret = Array(data)
-            return
-        }
-        let key = SymmetricKey(size: .bits256)
-        let data = key.withUnsafeBytes { Data($0) }
-        guard FileManager.default.createFile(atPath: secretPath, contents: data, attributes: [.posixPermissions: 0o600])
-        else {
+        do {
+            secret = try SecretKeyFile.load(path: secretPath)
+        } catch {
             throw ConfigurationError("cannot write the fingerprint key file \(secretPath)")
         }
-        secret = Array(data)
     }
 
     /// The headers that carry provider keys; never stored, never logged.

@@ -1,0 +1,174 @@
+import Crypto
+import Foundation
+import GRDB
+import LLMTapCore
+
+/// The tamper-evident audit chain. Each call's `chain_hash` is SHA-256 over the previous
+/// call's hash, the call's stored row and its stored payload, in insertion (rowid) order,
+/// so editing, inserting or deleting a stored call breaks every later link. Costs are
+/// derived (usage × the pricing table) and `reprice` rewrites them, so `cost_nano_usd`,
+/// `pricing_version` and `usage_checks` are left out of the hash; the usage they come
+/// from is in it. Retention deletes a prefix of the chain and leaves a checkpoint signed
+/// with the database's secret key, from which the rest still verifies.
+enum AuditChain {
+    /// Columns of `calls` the hash covers: all but the chain itself and the derived cost.
+    static let hashedColumns = Store.callColumns.filter {
+        !["cost_nano_usd", "pricing_version", "usage_checks", "chain_hash"].contains($0)
+    }
+    static let hashedPositions = hashedColumns.map { Store.column($0) }
+    static let genesis = Data(repeating: 0, count: 32)
+
+    /// The link of a call whose row is `values` (in `Store.callColumns` order) and payload `payload`.
+    static func link(previous: Data, values: [DatabaseValue], payload: [DatabaseValue]?) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: previous)
+        for position in hashedPositions { feed(values[position], into: &hasher) }
+        hasher.update(data: [payload == nil ? 0 : 1])
+        for value in payload ?? [] { feed(value, into: &hasher) }
+        return Data(hasher.finalize())
+    }
+
+    /// Each value typed and length-prefixed, so no two different rows hash the same bytes.
+    private static func feed(_ value: DatabaseValue, into hasher: inout SHA256) {
+        func integer(_ n: UInt64) { withUnsafeBytes(of: n.bigEndian) { hasher.update(bufferPointer: $0) } }
+        switch value.storage {
+        case .null:
+            hasher.update(data: [0])
+        case .int64(let n):
+            hasher.update(data: [1])
+            integer(UInt64(bitPattern: n))
+        case .double(let d):
+            hasher.update(data: [2])
+            integer(d.bitPattern)
+        case .string(let s):
+            hasher.update(data: [3])
+            integer(UInt64(s.utf8.count))
+            hasher.update(data: Array(s.utf8))
+        case .blob(let data):
+            hasher.update(data: [4])
+            integer(UInt64(data.count))
+            hasher.update(data: data)
+        }
+    }
+
+    /// The hash the next call links to: the newest call's, else the last checkpoint's, else zeros.
+    static func head(_ db: Database) throws -> Data {
+        if let hash = try Data.fetchOne(db, sql: "SELECT chain_hash FROM calls WHERE chain_hash IS NOT NULL ORDER BY rowid DESC LIMIT 1") {
+            return hash
+        }
+        return try Data.fetchOne(db, sql: "SELECT chain_hash FROM chain_checkpoints ORDER BY id DESC LIMIT 1") ?? genesis
+    }
+
+    static func signature(key: [UInt8], lastRowID: Int64, hash: Data, createdAt: Double, deleted: Int) -> Data {
+        var message = Data("llmtap-checkpoint\n\(lastRowID)\n\(createdAt.bitPattern)\n\(deleted)\n".utf8)
+        message.append(hash)
+        return Data(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+    }
+}
+
+/// What `llmtap verify` found.
+public struct ChainReport: Sendable, Equatable {
+    /// Calls whose link was checked and held.
+    public var verified: Int
+    /// Calls written before the chain existed (an older database), not covered.
+    public var unchained: Int
+    /// The first call whose link does not hold, and why.
+    public var broken: (id: String, rowID: Int64, reason: String)?
+    /// The newest call's hash: note it down to detect later deletion of the newest calls.
+    public var head: String?
+    /// The checkpoint the walk started from (retention deleted the calls before it).
+    public var checkpoint: (lastRowID: Int64, deleted: Int, signatureValid: Bool)?
+
+    public static func == (a: ChainReport, b: ChainReport) -> Bool {
+        a.verified == b.verified && a.unchained == b.unchained && a.broken?.id == b.broken?.id
+            && a.broken?.reason == b.broken?.reason && a.head == b.head && a.checkpoint?.lastRowID == b.checkpoint?.lastRowID
+    }
+}
+
+extension Store {
+    /// Walks the chain from the last retention checkpoint (or the first call) to the newest
+    /// call, recomputing every link from the stored row and payload.
+    public func verifyChain() throws -> ChainReport {
+        let key = try SecretKeyFile.load(path: path + ".fingerprint-key")
+        return try pool.read { db in
+            var report = ChainReport(verified: 0, unchained: 0)
+            var previous = AuditChain.genesis
+            if let checkpoint = try Row.fetchOne(db, sql: "SELECT * FROM chain_checkpoints ORDER BY id DESC LIMIT 1") {
+                let hash: Data = checkpoint["chain_hash"]
+                let expected = AuditChain.signature(
+                    key: key, lastRowID: checkpoint["last_rowid"], hash: hash, createdAt: checkpoint["created_at"],
+                    deleted: checkpoint["deleted"])
+                let valid = expected == (checkpoint["signature"] as Data)
+                report.checkpoint = (checkpoint["last_rowid"], checkpoint["deleted"], valid)
+                previous = hash
+                if !valid {
+                    report.broken = ("(checkpoint)", checkpoint["last_rowid"], "the retention checkpoint's signature does not match")
+                    return report
+                }
+            }
+            let columns = AuditChain.hashedColumns.map { "calls.\($0)" }.joined(separator: ", ")
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT calls.rowid AS row_id, calls.chain_hash, \(columns),
+                      p.call_id AS p_call_id, p.encoding AS p_encoding, p.request AS p_request, p.request_size AS p_request_size,
+                      p.response AS p_response, p.response_size AS p_response_size,
+                      p.response_content_encoding AS p_response_content_encoding
+                    FROM calls LEFT JOIN payloads p ON p.call_id = calls.id ORDER BY calls.rowid
+                    """)
+            var chained = false
+            while let row = try cursor.next() {
+                let rowID: Int64 = row["row_id"]
+                let id: String = row["id"]
+                guard let stored = row["chain_hash"] as Data? else {
+                    if chained {
+                        report.broken = (id, rowID, "its chain hash was removed")
+                        return report
+                    }
+                    report.unchained += 1
+                    continue
+                }
+                chained = true
+                var values = [DatabaseValue](repeating: .null, count: Store.callColumns.count)
+                for (name, position) in zip(AuditChain.hashedColumns, AuditChain.hashedPositions) {
+                    values[position] = row[name] as DatabaseValue
+                }
+                var payload: [DatabaseValue]?
+                if (row["p_call_id"] as String?) != nil {
+                    let names = [
+                        "p_call_id", "p_encoding", "p_request", "p_request_size", "p_response", "p_response_size",
+                        "p_response_content_encoding",
+                    ]
+                    payload = names.map { row[$0] as DatabaseValue }
+                }
+                let link = AuditChain.link(previous: previous, values: values, payload: payload)
+                guard link == stored else {
+                    report.broken = (id, rowID, "its stored row, its payload or the call before it was changed or removed")
+                    return report
+                }
+                report.verified += 1
+                previous = stored
+            }
+            report.head = report.verified > 0 ? Hex.string(previous) : nil
+            return report
+        }
+    }
+}
+
+/// A 32-byte secret kept beside the database (mode 0600), made on first use: it keys the
+/// provider-key fingerprints and signs the audit chain's retention checkpoints.
+public enum SecretKeyFile {
+    public static func load(path: String) throws -> [UInt8] {
+        if let data = FileManager.default.contents(atPath: path), data.count >= 32 { return Array(data) }
+        let key = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+        guard FileManager.default.createFile(atPath: path, contents: key, attributes: [.posixPermissions: 0o600]) else {
+            throw KeyFileError(path: path)
+        }
+        return Array(key)
+    }
+
+    public struct KeyFileError: Error, CustomStringConvertible {
+        public var path: String
+        public var description: String { "cannot write the key file \(path)" }
+    }
+}
