@@ -66,7 +66,7 @@ CREATE TABLE payloads (
   response BLOB NOT NULL,                       -- the response bytes as received (a stream as streamed), compressed
   response_size INTEGER NOT NULL CHECK (response_size >= 0),
   response_content_encoding TEXT                -- the upstream's Content-Encoding, if the bytes are still encoded
-) WITHOUT ROWID;
+, digest BLOB /* set when payload retention dropped the bodies: the chain's record of them */) WITHOUT ROWID;
 
 CREATE TABLE messages (
   id INTEGER PRIMARY KEY,

@@ -57,6 +57,12 @@ public func buildApplication(
         }
         return period
     }
+    let payloadRetention = try configuration.retainPayloads.map { retain in
+        guard let period = RetentionPeriod.seconds(retain) else {
+            throw ConfigurationError("--retain-payloads takes a duration like 14d, 12h or 30m, not '\(retain)'")
+        }
+        return period
+    }
     let store = try Store(path: configuration.databasePath)
     let spool = Spool(path: configuration.spoolPath, maxBytes: configuration.spoolMaxBytes)
     let recorder = Recorder(store: store, spool: spool, configuration: configuration.recorder, logger: logger)
@@ -90,8 +96,8 @@ public func buildApplication(
     var services: [any Service] = [recorder, HTTPClientService(client: client), api, proxy]
     // Stopped in reverse order: the proxy first, the span exporter's last batch before the recorder's.
     if let spans { services.insert(spans.1, at: 1) }
-    if let retention {
-        services.insert(RetentionService(store: store, period: retention, logger: logger), at: 1)
+    if retention != nil || payloadRetention != nil {
+        services.insert(RetentionService(store: store, calls: retention, payloads: payloadRetention, logger: logger), at: 1)
     }
     return LLMTapApplication(configuration: configuration, recorder: recorder, services: services, logger: logger)
 }

@@ -17,7 +17,7 @@ public struct ConfigurationSources {
 
     /// The setting names, as long option names.
     public static let keys = [
-        "host", "port", "api-host", "api-port", "db", "upstream", "pricing", "api-token", "retain",
+        "host", "port", "api-host", "api-port", "db", "upstream", "pricing", "api-token", "retain", "retain-payloads",
         "log-level", "max-body-bytes", "read-timeout", "inject-usage", "otlp-endpoint", "otlp-protocol",
     ]
 
@@ -92,6 +92,7 @@ public struct ConfigurationSources {
         c.pricingFile = values["pricing"]
         c.apiToken = values["api-token"]
         c.retain = values["retain"]
+        c.retainPayloads = values["retain-payloads"]
         if let v = values["log-level"] {
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
                 throw ConfigurationError("unknown log level '\(v)'")

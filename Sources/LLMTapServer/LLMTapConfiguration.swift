@@ -26,6 +26,8 @@ public struct LLMTapConfiguration: Sendable {
     public var pricingFile: String?
     public var apiToken: String?
     public var retain: String?
+    /// Drop request and response bodies of calls older than this (`14d`), keeping their facts.
+    public var retainPayloads: String?
     public var logLevel: Logger.Level = .info
     /// Request bodies above this many bytes get 413.
     public var maxBodyBytes = 32 << 20

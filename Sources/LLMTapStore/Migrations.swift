@@ -20,6 +20,8 @@ enum Migrations {
             try db.execute(
                 sql: "ALTER TABLE calls ADD COLUMN chain_hash BLOB /* SHA-256 link of the audit chain (llmtap verify) */")
             try db.execute(
+                sql: "ALTER TABLE payloads ADD COLUMN digest BLOB /* set when payload retention dropped the bodies: the chain's record of them */")
+            try db.execute(
                 sql: """
                     CREATE TABLE chain_checkpoints (
                       id INTEGER PRIMARY KEY,

@@ -18,13 +18,22 @@ enum AuditChain {
     static let hashedPositions = hashedColumns.map { Store.column($0) }
     static let genesis = Data(repeating: 0, count: 32)
 
-    /// The link of a call whose row is `values` (in `Store.callColumns` order) and payload `payload`.
-    static func link(previous: Data, values: [DatabaseValue], payload: [DatabaseValue]?) -> Data {
+    /// The link of a call whose row is `values` (in `Store.callColumns` order) and whose
+    /// payload has the digest `payloadDigest` (nil: no payload, a no-log call).
+    static func link(previous: Data, values: [DatabaseValue], payloadDigest: Data?) -> Data {
         var hasher = SHA256()
         hasher.update(data: previous)
         for position in hashedPositions { feed(values[position], into: &hasher) }
-        hasher.update(data: [payload == nil ? 0 : 1])
-        for value in payload ?? [] { feed(value, into: &hasher) }
+        hasher.update(data: [payloadDigest == nil ? 0 : 1])
+        if let payloadDigest { hasher.update(data: payloadDigest) }
+        return Data(hasher.finalize())
+    }
+
+    /// SHA-256 of a `payloads` row as first written (`Store.insertPayload` order). Kept in the
+    /// row when retention drops the bodies (`--retain-payloads`), so the chain still verifies.
+    static func digest(payload: [DatabaseValue]) -> Data {
+        var hasher = SHA256()
+        for value in payload { feed(value, into: &hasher) }
         return Data(hasher.finalize())
     }
 
@@ -113,7 +122,7 @@ extension Store {
                     SELECT calls.rowid AS row_id, calls.chain_hash, \(columns),
                       p.call_id AS p_call_id, p.encoding AS p_encoding, p.request AS p_request, p.request_size AS p_request_size,
                       p.response AS p_response, p.response_size AS p_response_size,
-                      p.response_content_encoding AS p_response_content_encoding
+                      p.response_content_encoding AS p_response_content_encoding, p.digest AS p_digest
                     FROM calls LEFT JOIN payloads p ON p.call_id = calls.id ORDER BY calls.rowid
                     """)
             var chained = false
@@ -133,15 +142,19 @@ extension Store {
                 for (name, position) in zip(AuditChain.hashedColumns, AuditChain.hashedPositions) {
                     values[position] = row[name] as DatabaseValue
                 }
-                var payload: [DatabaseValue]?
+                var payloadDigest: Data?
                 if (row["p_call_id"] as String?) != nil {
-                    let names = [
-                        "p_call_id", "p_encoding", "p_request", "p_request_size", "p_response", "p_response_size",
-                        "p_response_content_encoding",
-                    ]
-                    payload = names.map { row[$0] as DatabaseValue }
+                    if let kept = row["p_digest"] as Data? {
+                        payloadDigest = kept  // the bodies were dropped by payload retention
+                    } else {
+                        let names = [
+                            "p_call_id", "p_encoding", "p_request", "p_request_size", "p_response", "p_response_size",
+                            "p_response_content_encoding",
+                        ]
+                        payloadDigest = AuditChain.digest(payload: names.map { row[$0] as DatabaseValue })
+                    }
                 }
-                let link = AuditChain.link(previous: previous, values: values, payload: payload)
+                let link = AuditChain.link(previous: previous, values: values, payloadDigest: payloadDigest)
                 guard link == stored else {
                     report.broken = (id, rowID, "its stored row, its payload or the call before it was changed or removed")
                     return report

@@ -19,6 +19,7 @@ extension Store {
     static func loadPayload(into record: inout CallRecord, db: Database) throws {
         let statement = try db.cachedStatement(sql: "SELECT * FROM payloads WHERE call_id = ?")
         guard let payload = try Row.fetchOne(statement, arguments: [record.id]) else { return }
+        guard (payload["digest"] as Data?) == nil else { return }  // dropped by payload retention
         record.requestBody = try PayloadCodec.decompress(payload["request"], size: payload["request_size"])
         record.responseBody = try PayloadCodec.decompress(payload["response"], size: payload["response_size"])
         record.responseContentEncoding = payload["response_content_encoding"]

@@ -49,8 +49,47 @@ extension Store {
                 return rows.count
             }
             total += deleted
+            if deleted > 0 { try await reclaimSpace() }
             if deleted < batchSize { return total }
         }
+    }
+
+    /// `--retain-payloads`: drops the request and response bodies of calls created before
+    /// `cutoff`, keeping every fact, the sums and the audit chain (each payload row keeps the
+    /// digest its link was made from). Batches of `batchSize`, space returned to the file
+    /// system as it goes (incremental vacuum).
+    /// - Returns: how many payloads were dropped.
+    @discardableResult
+    public func dropPayloads(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
+        var total = 0
+        while true {
+            let dropped = try await pool.write { db -> Int in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT p.* FROM payloads p JOIN calls c ON c.id = p.call_id
+                        WHERE c.created_at < ? AND p.digest IS NULL LIMIT ?
+                        """,
+                    arguments: [cutoff, batchSize])
+                let drop = try db.cachedStatement(
+                    sql: "UPDATE payloads SET request = x'', response = x'', digest = ? WHERE call_id = ?")
+                for row in rows {
+                    let names = ["call_id", "encoding", "request", "request_size", "response", "response_size", "response_content_encoding"]
+                    let digest = AuditChain.digest(payload: names.map { row[$0] as DatabaseValue })
+                    try drop.execute(arguments: [digest, row["call_id"] as String])
+                }
+                return rows.count
+            }
+            total += dropped
+            if dropped > 0 { try await reclaimSpace() }
+            if dropped < batchSize { return total }
+        }
+    }
+
+    /// Hands free pages back to the file system, a few at a time (databases created with
+    /// incremental auto-vacuum; others keep their free pages for reuse).
+    func reclaimSpace() async throws {
+        try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA incremental_vacuum(2000)") }
     }
 
     /// Every call in creation order, page by page (constant memory), for `llmtap export`.

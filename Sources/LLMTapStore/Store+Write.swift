@@ -99,7 +99,8 @@ extension Store {
                         values[Self.column("session_source")] = "auto".databaseValue
                     }
                 }
-                let link = AuditChain.link(previous: head, values: values, payload: call.payload)
+                let link = AuditChain.link(
+                    previous: head, values: values, payloadDigest: call.payload.map { AuditChain.digest(payload: $0) })
                 values[Self.column("chain_hash")] = link.databaseValue
                 try insertCall.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { continue }

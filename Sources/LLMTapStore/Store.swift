@@ -17,6 +17,10 @@ public final class Store: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
+            // Space freed by retention goes back to the file system in small steps. Set on the
+            // writer before WAL mode; takes effect only in a new, empty database (an existing one
+            // keeps its free pages for reuse).
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             // WAL with synchronous=NORMAL: a committed transaction survives a crash or kill -9 of
             // llmtap; only a power loss can take the last few back (see README, "Durability").
             try db.execute(sql: "PRAGMA synchronous = NORMAL")

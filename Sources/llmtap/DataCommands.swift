@@ -126,16 +126,30 @@ struct Verify: ParsableCommand {
 
 struct Prune: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Delete calls older than a period (their payloads, tags and search entries with them).")
+        abstract: "Delete old calls (with their payloads, tags and search entries), or only their payloads.")
     @OptionGroup var database: DatabaseOptions
-    @Option(help: "A period like 90d, 12h, 30m.") var olderThan: String
+    @Option(help: "Delete calls older than this period (90d, 12h, 30m).") var olderThan: String?
+    @Option(help: "Drop the request and response bodies of calls older than this period; keep their facts.")
+    var payloadsOlderThan: String?
 
     func run() async throws {
-        guard let period = RetentionPeriod.seconds(olderThan) else {
-            throw ValidationError("--older-than takes a period like 90d, 12h or 30m")
+        guard olderThan != nil || payloadsOlderThan != nil else {
+            throw ValidationError("give --older-than and/or --payloads-older-than")
         }
-        let deleted = try await database.open().prune(before: Date().timeIntervalSince1970 - period)
-        print("deleted \(deleted) calls older than \(olderThan)")
+        let store = try database.open()
+        let now = Date().timeIntervalSince1970
+        if let olderThan {
+            guard let period = RetentionPeriod.seconds(olderThan) else {
+                throw ValidationError("--older-than takes a period like 90d, 12h or 30m")
+            }
+            print("deleted \(try await store.prune(before: now - period)) calls older than \(olderThan)")
+        }
+        if let payloadsOlderThan {
+            guard let period = RetentionPeriod.seconds(payloadsOlderThan) else {
+                throw ValidationError("--payloads-older-than takes a period like 14d, 12h or 30m")
+            }
+            print("dropped the payloads of \(try await store.dropPayloads(before: now - period)) calls older than \(payloadsOlderThan)")
+        }
     }
 }
 

@@ -26,6 +26,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A pricing JSON file merged over the bundled table.") var pricing: String?
     @Option(help: "Bearer token required by the query API.") var apiToken: String?
     @Option(help: "Keep calls this long (e.g. 90d).") var retain: String?
+    @Option(help: "Keep request and response bodies this long (e.g. 14d); the facts stay.") var retainPayloads: String?
     @Option(help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
     @Option(help: "Largest request body accepted, in bytes (default 33554432).") var maxBodyBytes: Int?
     @Option(help: "Longest upstream silence, in seconds (default 600).") var readTimeout: Double?
@@ -38,7 +39,7 @@ struct Serve: AsyncParsableCommand {
     var givenFlags: [String: String] {
         let given: [String: String?] = [
             "host": host, "port": port.map(String.init), "api-host": apiHost, "api-port": apiPort.map(String.init),
-            "db": db, "upstream": upstream, "pricing": pricing, "api-token": apiToken, "retain": retain,
+            "db": db, "upstream": upstream, "pricing": pricing, "api-token": apiToken, "retain": retain, "retain-payloads": retainPayloads,
             "log-level": logLevel, "max-body-bytes": maxBodyBytes.map(String.init),
             "read-timeout": readTimeout.map { String($0) }, "inject-usage": noInjectUsage ? "false" : nil,
             "otlp-endpoint": otlpEndpoint, "otlp-protocol": otlpProtocol,

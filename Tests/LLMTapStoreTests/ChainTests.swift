@@ -65,4 +65,28 @@ struct ChainTests {
         report = try store.verifyChain()
         #expect(report.broken?.reason.contains("signature") == true)
     }
+
+    @Test func payloadRetentionKeepsFactsAndTheChainAndReturnsSpace() async throws {
+        var records = Self.records()
+        for index in records.indices {  // bodies worth reclaiming: random bytes do not compress
+            records[index].requestBody = (0..<20_000).map { _ in UInt8.random(in: 0...255) }
+        }
+        let (directory, store, db) = try await make(records)
+        defer { directory.remove() }
+        let size = { try await db.read { db in try Int.fetchOne(db, sql: "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()") ?? 0 } }
+        let before = try await size()
+        #expect(try await store.dropPayloads(before: 1_733_000_000 + 30, batchSize: 7) == 30)
+        #expect(try await store.dropPayloads(before: 1_733_000_000 + 30) == 0)  // already dropped
+        let old = try #require(try store.call(id: records[3].id))
+        #expect(old.requestBody.isEmpty && old.output == records[3].output && old.usage == records[3].usage)
+        #expect(try store.call(id: records[35].id)?.requestBody == records[35].requestBody)
+        let report = try store.verifyChain()
+        #expect(report.broken == nil && report.verified == 40)
+        #expect(try await db.read { try Int.fetchOne($0, sql: "PRAGMA auto_vacuum") } == 2)  // incremental
+        #expect(try await size() < before - 30 * 15_000, "the dropped bodies' pages went back to the file system")
+        // The digest a dropped payload keeps is part of the chain.
+        let tampered = records[3].id
+        try await db.write { try $0.execute(sql: "UPDATE payloads SET digest = zeroblob(32) WHERE call_id = ?", arguments: [tampered]) }
+        #expect(try store.verifyChain().broken?.id == records[3].id)
+    }
 }
