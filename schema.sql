@@ -126,20 +126,6 @@ CREATE TABLE cost_hourly (
   PRIMARY KEY (hour, provider, model, key_fingerprint)
 ) WITHOUT ROWID;
 
-CREATE TRIGGER calls_hourly_insert AFTER INSERT ON calls BEGIN
-  INSERT INTO cost_hourly VALUES (
-    CAST(new.created_at / 3600 AS INTEGER) * 3600, new.provider, coalesce(new.response_model, new.model, ''), coalesce(new.key_fingerprint, ''),
-    1, coalesce(new.input_tokens, 0), coalesce(new.output_tokens, 0), coalesce(new.cost_nano_usd, 0),
-    new.cost_nano_usd IS NULL, (new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL), (new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) * coalesce(new.input_tokens, 0),
-    (new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) * coalesce(new.output_tokens, 0))
-  ON CONFLICT (hour, provider, model, key_fingerprint) DO UPDATE SET
-    requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,
-    output_tokens = output_tokens + excluded.output_tokens, cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-    unpriced = unpriced + excluded.unpriced, unpriced_listed = unpriced_listed + excluded.unpriced_listed,
-    unpriced_input_tokens = unpriced_input_tokens + excluded.unpriced_input_tokens,
-    unpriced_output_tokens = unpriced_output_tokens + excluded.unpriced_output_tokens;
-END;
-
 CREATE TRIGGER calls_hourly_delete AFTER DELETE ON calls BEGIN
   UPDATE cost_hourly SET
     requests = requests - 1, input_tokens = input_tokens - coalesce(old.input_tokens, 0),
@@ -160,22 +146,6 @@ CREATE TRIGGER calls_hourly_reprice AFTER UPDATE OF cost_nano_usd ON calls BEGIN
     unpriced_input_tokens = unpriced_input_tokens + ((new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL)) * coalesce(old.input_tokens, 0),
     unpriced_output_tokens = unpriced_output_tokens + ((new.cost_nano_usd IS NULL AND coalesce(new.response_model, new.model) IS NOT NULL AND new.input_tokens IS NOT NULL) - (old.cost_nano_usd IS NULL AND coalesce(old.response_model, old.model) IS NOT NULL AND old.input_tokens IS NOT NULL)) * coalesce(old.output_tokens, 0)
   WHERE hour = CAST(old.created_at / 3600 AS INTEGER) * 3600 AND provider = old.provider AND model = coalesce(old.response_model, old.model, '') AND key_fingerprint = coalesce(old.key_fingerprint, '');
-END;
-
-CREATE TRIGGER calls_session_insert AFTER INSERT ON calls WHEN new.session_id IS NOT NULL BEGIN
-  INSERT INTO sessions VALUES (
-    new.session_id, new.created_at, new.created_at, 1, coalesce(new.input_tokens, 0),
-    coalesce(new.output_tokens, 0), coalesce(new.cost_nano_usd, 0), new.cost_nano_usd IS NULL,
-    coalesce(new.response_model, new.model, ''))
-  ON CONFLICT (id) DO UPDATE SET
-    first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at),
-    requests = requests + 1, input_tokens = input_tokens + excluded.input_tokens,
-    output_tokens = output_tokens + excluded.output_tokens, cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd,
-    unpriced = unpriced + excluded.unpriced,
-    models = CASE
-      WHEN excluded.models = '' OR instr(',' || models || ',', ',' || excluded.models || ',') > 0 THEN models
-      WHEN models = '' THEN excluded.models
-      ELSE models || ',' || excluded.models END;
 END;
 
 CREATE TRIGGER calls_session_delete AFTER DELETE ON calls WHEN old.session_id IS NOT NULL BEGIN

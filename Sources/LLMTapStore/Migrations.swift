@@ -33,6 +33,11 @@ enum Migrations {
                     )
                     """)
         }
+        migrator.registerMigration("v5-batch-sums") { db in
+            // The writer now adds each batch's sums itself (`BatchSums`); deletes and reprices keep their triggers.
+            try db.execute(sql: "DROP TRIGGER calls_hourly_insert")
+            try db.execute(sql: "DROP TRIGGER calls_session_insert")
+        }
         return migrator
     }
 

@@ -81,6 +81,7 @@ extension Store {
         return try await pool.write { db in
             var assigned: [String: String] = [:]
             var head = try AuditChain.head(db)
+            var sums = BatchSums()
             let insertCall = try db.cachedStatement(sql: Self.insertCall)
             let insertPayload = try db.cachedStatement(sql: Self.insertPayload)
             let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
@@ -105,6 +106,7 @@ extension Store {
                 try insertCall.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { continue }
                 head = link
+                sums.add(values)
                 let rowID = db.lastInsertedRowID
                 if let payload = call.payload { try insertPayload.execute(arguments: StatementArguments(payload)) }
                 for (key, value) in call.tags { try insertTag.execute(arguments: [call.id, key, value]) }
@@ -112,6 +114,7 @@ extension Store {
                     try insertSearch.execute(arguments: [rowID, call.chatInput, call.output])
                 }
             }
+            try sums.write(db)
             return assigned
         }
     }

@@ -123,10 +123,11 @@ struct AggregatesTests {
             for trigger in ["calls_hourly_insert", "calls_hourly_delete", "calls_hourly_reprice", "calls_session_insert",
                 "calls_session_delete", "calls_session_reprice"]
             {
-                try db.execute(sql: "DROP TRIGGER \(trigger)")
+                try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)")
             }
             try db.execute(sql: "DROP TABLE sessions; DROP TABLE cost_hourly")
-            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v3-sessions-and-hourly-cost'")
+            try db.execute(
+                sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v3-sessions-and-hourly-cost', 'v5-batch-sums')")
         }
         try queue.close()
         let store = try Store(path: directory.databasePath)
