@@ -13,6 +13,7 @@ public struct ConfigurationSources {
     var values: [String: String] = [:]
     var providers: [String: String] = [:]
     var aliases: [String: String] = [:]
+    var proxyKeys: [String: String] = [:]
     var environment: [String: String] = [:]
 
     /// The setting names, as long option names.
@@ -30,6 +31,9 @@ public struct ConfigurationSources {
         }
         if let list = environment["LLMTAP_PROVIDER"] ?? environment["LLMTAP_PROVIDERS"] {
             for item in list.split(separator: ",") { try Self.add(String(item), to: &providers, "provider", "URL") }
+        }
+        if let list = environment["LLMTAP_PROXY_KEY"] ?? environment["LLMTAP_PROXY_KEYS"] {
+            for item in list.split(separator: ",") { try Self.add(String(item), to: &proxyKeys, "proxy key", "TOKEN") }
         }
         if let list = environment["LLMTAP_ALIAS"] ?? environment["LLMTAP_ALIASES"] {
             for item in list.split(separator: ",") { try Self.add(String(item), to: &aliases, "alias", "MODEL") }
@@ -51,6 +55,12 @@ public struct ConfigurationSources {
                     for (name, url) in map { providers[name] = "\(url)" }
                 } else if let list = value as? [Any] {
                     for item in list { try Self.add("\(item)", to: &providers, "provider", "URL") }
+                }
+            } else if key == "proxy-key" || key == "proxy-keys" {
+                if let map = value as? [String: Any] {
+                    for (name, token) in map { proxyKeys[name] = "\(token)" }
+                } else if let list = value as? [Any] {
+                    for item in list { try Self.add("\(item)", to: &proxyKeys, "proxy key", "TOKEN") }
                 }
             } else if key == "alias" || key == "aliases" {
                 if let map = value as? [String: Any] {
@@ -75,8 +85,11 @@ public struct ConfigurationSources {
     }
 
     /// Flags given on the command line, by long option name; they override everything.
-    public mutating func apply(flags: [String: String], providers: [String], aliases: [String] = []) throws {
+    public mutating func apply(flags: [String: String], providers: [String], aliases: [String] = [], proxyKeys: [String] = [])
+        throws
+    {
         values.merge(flags) { _, flag in flag }
+        for item in proxyKeys { try Self.add(item, to: &self.proxyKeys, "proxy key", "TOKEN") }
         for item in providers { try Self.add(item, to: &self.providers, "provider", "URL") }
         for item in aliases { try Self.add(item, to: &self.aliases, "alias", "MODEL") }
     }
@@ -117,6 +130,7 @@ public struct ConfigurationSources {
         if let v = values["inject-usage"] { c.injectUsage = !["false", "0", "no", "off"].contains(v.lowercased()) }
         c.providers.merge(providers) { _, new in new }
         c.aliases = aliases
+        c.proxyKeys = proxyKeys
         for name in c.providers.keys {
             let variable = name.uppercased().replacingOccurrences(of: "-", with: "_") + "_API_KEY"
             if let key = environment[variable], !key.isEmpty { c.providerKeys[name] = key }

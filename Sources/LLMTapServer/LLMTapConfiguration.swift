@@ -19,6 +19,9 @@ public struct LLMTapConfiguration: Sendable {
     public var providers: [String: String] = LLMTapConfiguration.builtInProviders
     /// Model aliases applied to requests (`auto` → `gpt-4o-mini`); only the names listed.
     public var aliases: [String: String] = [:]
+    /// Virtual keys, name → token (`--proxy-key team-a=pk-…`): when any is set, every proxied
+    /// call must bring one, and llmtap sends the provider's key (`providerKeys`) instead.
+    public var proxyKeys: [String: String] = [:]
     /// Provider keys the engine endpoint uses when a call brings none (`OPENAI_API_KEY`…).
     /// In memory only: never written, logged or returned.
     public var providerKeys: [String: String] = [:]

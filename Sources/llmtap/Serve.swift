@@ -23,6 +23,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A provider as NAME=URL, reachable as /NAME/...; repeatable.") var provider: [String] = []
     @Option(help: "A model alias as NAME=MODEL (e.g. auto=gpt-4o-mini), rewritten in requests; repeatable.")
     var alias: [String] = []
+    @Option(help: "A virtual key as NAME=TOKEN: clients must send one; llmtap sends <PROVIDER>_API_KEY upstream. Repeatable.")
+    var proxyKey: [String] = []
     @Option(help: "A pricing JSON file merged over the bundled table.") var pricing: String?
     @Option(help: "Bearer token required by the query API.") var apiToken: String?
     @Option(help: "Keep calls this long (e.g. 90d).") var retain: String?
@@ -49,7 +51,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         var sources = try ConfigurationSources(file: config, environment: ProcessInfo.processInfo.environment)
-        try sources.apply(flags: givenFlags, providers: provider, aliases: alias)
+        try sources.apply(flags: givenFlags, providers: provider, aliases: alias, proxyKeys: proxyKey)
         let configuration = try sources.configuration()
         let logger = {
             var logger = Logger(label: "llmtap")

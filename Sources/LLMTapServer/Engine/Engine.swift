@@ -87,6 +87,11 @@ extension ProxyResponder {
         async -> Response
     {
         guard let base = routes.providers[provider] else { return unknownProvider(provider) }
+        var proxyKeyName: String?
+        if !proxyKeys.isEmpty {  // virtual keys: the engine spends the configured provider keys only for their holders
+            guard let name = proxyKeys.name(in: request.headers) else { return ProxyError.unknownProxyKey.response }
+            proxyKeyName = name
+        }
         let body: ByteBuffer
         switch await readBody(request) {
         case .success(let read): body = read
@@ -114,8 +119,8 @@ extension ProxyResponder {
         record.isStream = call.isStream
         record.requestBody = Array(upstream.body.readableBytesView)
         describeCaller(&record, request: request, context: context, bodySessionID: call.sessionID)
-        let key = call.apiKey ?? providerKeys[provider]
-        record.keyFingerprint = key.map(fingerprinter.fingerprint)
+        let key = proxyKeyName == nil ? call.apiKey ?? providerKeys[provider] : providerKeys[provider]
+        record.keyFingerprint = proxyKeyName.map { "proxy:" + $0 } ?? key.map(fingerprinter.fingerprint)
 
         var upstreamRequest = HTTPClientRequest(url: route.url)
         upstreamRequest.method = .POST

@@ -11,6 +11,7 @@ enum ProxyError: Error {
     case upstreamUnreachable(url: String, underlying: String)
     case upstreamTimeout(url: String)
     case badRequest(String)
+    case unknownProxyKey
 
     var status: HTTPResponse.Status {
         switch self {
@@ -19,6 +20,7 @@ enum ProxyError: Error {
         case .upstreamUnreachable: .badGateway
         case .upstreamTimeout: .gatewayTimeout
         case .badRequest: .badRequest
+        case .unknownProxyKey: .unauthorized
         }
     }
 
@@ -29,6 +31,7 @@ enum ProxyError: Error {
         case .upstreamUnreachable: "upstream_unreachable"
         case .upstreamTimeout: "upstream_timeout"
         case .badRequest: "invalid_request"
+        case .unknownProxyKey: "invalid_api_key"
         }
     }
 
@@ -47,6 +50,8 @@ enum ProxyError: Error {
             "the upstream \(url) did not answer in time"
         case .badRequest(let message):
             message
+        case .unknownProxyKey:
+            "this llmtap needs one of its proxy keys (Authorization: Bearer <proxy key>); provider keys are not accepted"
         }
     }
 

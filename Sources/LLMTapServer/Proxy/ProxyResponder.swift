@@ -48,8 +48,10 @@ struct ProxyResponder: HTTPResponder {
     let injectUsage: Bool
     /// Model aliases (`auto` → a model), applied only to the names listed.
     let aliases: [String: String]
-    /// Keys the engine endpoint uses when a call brings none; in memory only.
+    /// Keys the engine endpoint uses when a call brings none, and the proxy with virtual keys; in memory only.
     let providerKeys: [String: String]
+    /// Virtual keys: when set, every proxied call needs one.
+    var proxyKeys = ProxyKeys([:])
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -60,6 +62,11 @@ struct ProxyResponder: HTTPResponder {
         }
         guard let route = routes.route(path: request.uri.path, query: request.uri.query) else {
             return ProxyError.noRoute(path: request.uri.path, providers: Array(routes.providers.keys)).response
+        }
+        var proxyKeyName: String?
+        if !proxyKeys.isEmpty {
+            guard let name = proxyKeys.name(in: request.headers) else { return ProxyError.unknownProxyKey.response }
+            proxyKeyName = name
         }
         let body: ByteBuffer
         switch await readBody(request) {
@@ -91,6 +98,12 @@ struct ProxyResponder: HTTPResponder {
         var upstreamRequest = HTTPClientRequest(url: route.url)
         upstreamRequest.method = HTTPMethod(rawValue: request.method.rawValue)
         upstreamRequest.headers = HeaderPolicy.upstreamHeaders(from: request.headers)
+        if let proxyKeyName {
+            ProxyKeys.swap(
+                &upstreamRequest.headers, providerKey: providerKeys[route.provider],
+                api: route.api == .anthropicMessages ? .xAPIKey : .bearer)
+            record.keyFingerprint = "proxy:" + proxyKeyName
+        }
         if upstreamBody.readableBytes > 0 || request.headers[.contentLength] != nil {
             upstreamRequest.body = .bytes(upstreamBody)
         }
