@@ -18,6 +18,20 @@ public struct RequestFacts: Sendable, Equatable {
     public var isValidJSON: Bool = false
 
     public init() {}
+
+    /// A message-list context, and the last user turn of it as the chat input.
+    mutating func setConversation(_ messages: [JSONValue]) {
+        guard !messages.isEmpty else { return }
+        context = .array(messages)
+        chatInput = OpenAIChat.lastUserText(.array(messages))
+    }
+
+    /// The request's members other than the conversation (`keys`) as its parameters.
+    mutating func setParameters(_ members: [String: JSONValue], without keys: [String]) {
+        var parameters = members
+        for key in keys { parameters.removeValue(forKey: key) }
+        self.parameters = .object(parameters)
+    }
 }
 
 /// What an adapter read from a response, streamed or not.

@@ -172,34 +172,33 @@ extension Store {
             WHERE session_id IN (SELECT session_id FROM calls WHERE session_id IS NOT NULL AND \(clause))
             GROUP BY session_id
             """
-        var all = arguments
-        if let cursor {
-            guard let (lastAt, id) = Self.decodeCursor(cursor), let at = Double(lastAt) else { throw QueryError.badCursor }
-            sql += " HAVING last_at < ? OR (last_at = ? AND session_id < ?)"
-            all += [at, at, id]
-        }
-        sql += " ORDER BY last_at DESC, session_id DESC LIMIT ?"
-        all += [limit + 1]
-        let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: all) }
-        let items = rows.prefix(limit).map(Self.sessionSummary)
-        let next = rows.count > limit ? items.last.map { Self.encodeCursor(String($0.lastAt), $0.id) } : nil
-        return Page(items: Array(items), nextCursor: next)
+        return try sessionPage(sql, arguments, after: "HAVING", id: "session_id", limit: limit, cursor: cursor)
     }
 
     /// Every session, from the `sessions` sums (an index walk, however many calls there are).
     private func allSessions(limit: Int, cursor: String?) throws -> Page<SessionSummary> {
-        var sql = """
+        let sql = """
             SELECT id AS session_id, first_at, last_at, requests, input_tokens, output_tokens, cost_nano_usd AS cost,
               unpriced, models
             FROM sessions
             """
-        var arguments: StatementArguments = []
+        return try sessionPage(sql, [], after: "WHERE", id: "id", limit: limit, cursor: cursor)
+    }
+
+    /// A page of the session summaries `sql` selects, most recently active first, after `cursor`
+    /// (keyset on last activity and id). `after` is the clause that filters its rows (`WHERE`,
+    /// or `HAVING` for a grouped query), `id` the column of the session id.
+    private func sessionPage(
+        _ sql: String, _ arguments: StatementArguments, after: String, id: String, limit: Int, cursor: String?
+    ) throws -> Page<SessionSummary> {
+        var sql = sql
+        var arguments = arguments
         if let cursor {
-            guard let (lastAt, id) = Self.decodeCursor(cursor), let at = Double(lastAt) else { throw QueryError.badCursor }
-            sql += " WHERE last_at < ? OR (last_at = ? AND id < ?)"
-            arguments += [at, at, id]
+            guard let (lastAt, lastID) = Self.decodeCursor(cursor), let at = Double(lastAt) else { throw QueryError.badCursor }
+            sql += " \(after) last_at < ? OR (last_at = ? AND \(id) < ?)"
+            arguments += [at, at, lastID]
         }
-        sql += " ORDER BY last_at DESC, id DESC LIMIT ?"
+        sql += " ORDER BY last_at DESC, \(id) DESC LIMIT ?"
         arguments += [limit + 1]
         let rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) }
         let items = rows.prefix(limit).map(Self.sessionSummary)

@@ -16,13 +16,8 @@ public enum AnthropicMessages {
             context.append(.object(["role": .string("system"), "content": system]))
         }
         context += members["messages"]?.arrayValue ?? []
-        if !context.isEmpty {
-            facts.context = .array(context)
-            facts.chatInput = OpenAIChat.lastUserText(.array(context))
-        }
-        var parameters = members
-        for key in ["messages", "model", "system"] { parameters.removeValue(forKey: key) }
-        facts.parameters = .object(parameters)
+        facts.setConversation(context)
+        facts.setParameters(members, without: ["messages", "model", "system"])
         return facts
     }
 

@@ -23,9 +23,7 @@ public enum Ollama {
             facts.context = messages
             facts.chatInput = OpenAIChat.lastUserText(messages)
         }
-        var parameters = members
-        for key in ["messages", "model", "prompt", "system", "images", "context"] { parameters.removeValue(forKey: key) }
-        facts.parameters = .object(parameters)
+        facts.setParameters(members, without: ["messages", "model", "prompt", "system", "images", "context"])
         return facts
     }
 

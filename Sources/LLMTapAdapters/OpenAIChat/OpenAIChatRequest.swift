@@ -25,11 +25,7 @@ public enum OpenAIChat {
             facts.context = prompt
             facts.chatInput = prompt.stringValue ?? prompt.arrayValue?.last?.stringValue
         }
-        var parameters = members
-        parameters.removeValue(forKey: "messages")
-        parameters.removeValue(forKey: "prompt")
-        parameters.removeValue(forKey: "model")
-        facts.parameters = .object(parameters)
+        facts.setParameters(members, without: ["messages", "model", "prompt"])
         return facts
     }
 

@@ -22,9 +22,7 @@ public enum OpenAIEmbeddings {
         default:
             break
         }
-        var parameters = members
-        for key in ["input", "model"] { parameters.removeValue(forKey: key) }
-        facts.parameters = .object(parameters)
+        facts.setParameters(members, without: ["input", "model"])
         return facts
     }
 

@@ -27,13 +27,8 @@ public enum OpenAIResponses {
         default:
             break
         }
-        if !context.isEmpty {
-            facts.context = .array(context)
-            facts.chatInput = OpenAIChat.lastUserText(.array(context))
-        }
-        var parameters = members
-        for key in ["input", "model", "instructions"] { parameters.removeValue(forKey: key) }
-        facts.parameters = .object(parameters)
+        facts.setConversation(context)
+        facts.setParameters(members, without: ["input", "model", "instructions"])
         return facts
     }
 
