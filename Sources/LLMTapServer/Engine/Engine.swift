@@ -87,10 +87,11 @@ extension ProxyResponder {
         async -> Response
     {
         guard let base = routes.providers[provider] else { return unknownProvider(provider) }
-        var proxyKeyName: String?
-        if !proxyKeys.isEmpty {  // virtual keys: the engine spends the configured provider keys only for their holders
-            guard let name = proxyKeys.name(in: request.headers) else { return ProxyError.unknownProxyKey.response }
-            proxyKeyName = name
+        // Virtual keys: the engine spends the configured provider keys only for their holders.
+        let proxyKeyName: String?
+        switch admit(request) {
+        case .success(let name): proxyKeyName = name
+        case .failure(let error): return error.response
         }
         let body: ByteBuffer
         switch await readBody(request) {

@@ -63,10 +63,10 @@ struct ProxyResponder: HTTPResponder {
         guard let route = routes.route(path: request.uri.path, query: request.uri.query) else {
             return ProxyError.noRoute(path: request.uri.path, providers: Array(routes.providers.keys)).response
         }
-        var proxyKeyName: String?
-        if !proxyKeys.isEmpty {
-            guard let name = proxyKeys.name(in: request.headers) else { return ProxyError.unknownProxyKey.response }
-            proxyKeyName = name
+        let proxyKeyName: String?
+        switch admit(request) {
+        case .success(let name): proxyKeyName = name
+        case .failure(let error): return error.response
         }
         let body: ByteBuffer
         switch await readBody(request) {
@@ -128,6 +128,14 @@ struct ProxyResponder: HTTPResponder {
             return (failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")).response
         }
         return tee(response, clientClosed: context.clientClosed, record: record, start: start, route: route, facts: facts)
+    }
+
+    /// With virtual keys configured, the name of the proxy key the request carries, or the 401
+    /// to answer; nil when llmtap has no proxy keys (clients bring provider keys themselves).
+    func admit(_ request: Request) -> Result<String?, ProxyError> {
+        guard !proxyKeys.isEmpty else { return .success(nil) }
+        guard let name = proxyKeys.name(in: request.headers) else { return .failure(.unknownProxyKey) }
+        return .success(name)
     }
 
     /// The request body, up to the size limit.
