@@ -63,11 +63,21 @@ public func buildApplication(
         }
         return period
     }
-    let store = try Store(path: configuration.databasePath)
+    let redactor: Redactor?
+    do {
+        redactor = configuration.redactions.isEmpty ? nil : try Redactor(configuration.redactions)
+    } catch {
+        throw ConfigurationError("\(error)")
+    }
+    let store = try Store(path: configuration.databasePath, fullSync: configuration.durability == .sync)
     let spool = Spool(path: configuration.spoolPath, maxBytes: configuration.spoolMaxBytes)
     let recorder = Recorder(store: store, spool: spool, configuration: configuration.recorder, logger: logger)
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: upstreamClientConfiguration(configuration))
     let metrics = LLMTapMetrics(recorder: recorder)
+    let limits = ConnectionLimits(
+        maxConnections: configuration.maxConnections,
+        headerTimeout: .nanoseconds(Int64(configuration.clientHeaderTimeout.nanoseconds)),
+        bodyTimeout: .nanoseconds(Int64(configuration.clientBodyTimeout.nanoseconds)))
     var spans: (CallSpans, any Service)?
     if let endpoint = configuration.otlpEndpoint {
         spans = try CallSpans.make(
@@ -78,18 +88,27 @@ public func buildApplication(
     let proxy = Application(
         responder: ProxyResponder(
             routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
-            client: client, sink: CallSink(recorder: recorder, metrics: metrics, spans: spans?.0), pricing: pricing,
+            client: client,
+            sink: CallSink(
+                recorder: recorder, metrics: metrics, spans: spans?.0, redactor: redactor,
+                sync: configuration.durability == .sync),
+            pricing: pricing,
             fingerprinter: try KeyFingerprinter(secretPath: configuration.fingerprintKeyPath),
             maxBodyBytes: configuration.maxBodyBytes, injectUsage: configuration.injectUsage,
             aliases: configuration.aliases, providerKeys: configuration.providerKeys,
             proxyKeys: ProxyKeys(configuration.proxyKeys), logger: logger),
-        server: .http1(configuration: .init(additionalChannelHandlers: [ClientHangUpHandler()])),
+        server: .http1(
+            configuration: .init(additionalChannelHandlers: [
+                ClientHangUpHandler(), ConnectionGuard(limits: limits, counter: metrics.connections),
+            ])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onListening(.proxy, channel.localAddress?.port ?? 0) },
         logger: logger
     )
     let api = Application(
-        router: buildQueryRouter(recorder: recorder, metrics: metrics, apiToken: configuration.apiToken),
+        router: buildQueryRouter(
+            recorder: recorder, metrics: metrics, apiToken: configuration.apiToken,
+            corsOrigins: configuration.corsOrigins),
         configuration: .init(address: .hostname(configuration.apiHost, port: configuration.apiPort), serverName: nil),
         onServerRunning: { channel in await onListening(.api, channel.localAddress?.port ?? 0) },
         logger: logger

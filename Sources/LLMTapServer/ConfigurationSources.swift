@@ -1,4 +1,5 @@
 import Foundation
+import LLMTapCore
 import Logging
 import Yams
 
@@ -14,12 +15,15 @@ public struct ConfigurationSources {
     var providers: [String: String] = [:]
     var aliases: [String: String] = [:]
     var proxyKeys: [String: String] = [:]
+    /// Settings that take a list (`cors-origin`, `redact`) given as one: from the file or repeated flags.
+    var lists: [String: [String]] = [:]
     var environment: [String: String] = [:]
 
     /// The setting names, as long option names.
     public static let keys = [
         "host", "port", "api-host", "api-port", "db", "upstream", "pricing", "api-token", "retain", "retain-payloads",
         "log-level", "max-body-bytes", "read-timeout", "inject-usage", "otlp-endpoint", "otlp-protocol",
+        "max-connections", "client-timeout", "durability", "cors-origin", "redact",
     ]
 
     public init(file: String?, environment: [String: String]) throws {
@@ -27,7 +31,10 @@ public struct ConfigurationSources {
         if let file { try load(file) }
         for key in Self.keys {
             let name = "LLMTAP_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
-            if let value = environment[name] { values[key] = value }
+            if let value = environment[name] {
+                values[key] = value
+                lists[key] = nil  // the environment overrides a list from the file
+            }
         }
         if let list = environment["LLMTAP_PROVIDER"] ?? environment["LLMTAP_PROVIDERS"] {
             for item in list.split(separator: ",") { try Self.add(String(item), to: &providers, "provider", "URL") }
@@ -68,6 +75,8 @@ public struct ConfigurationSources {
                 } else if let list = value as? [Any] {
                     for item in list { try Self.add("\(item)", to: &aliases, "alias", "MODEL") }
                 }
+            } else if Self.keys.contains(key), let list = value as? [Any] {
+                lists[key] = list.map { "\($0)" }
             } else if Self.keys.contains(key) {
                 values[key] = "\(value)"
             } else {
@@ -85,10 +94,12 @@ public struct ConfigurationSources {
     }
 
     /// Flags given on the command line, by long option name; they override everything.
-    public mutating func apply(flags: [String: String], providers: [String], aliases: [String] = [], proxyKeys: [String] = [])
-        throws
-    {
+    public mutating func apply(
+        flags: [String: String], providers: [String], aliases: [String] = [], proxyKeys: [String] = [],
+        lists flagLists: [String: [String]] = [:]
+    ) throws {
         values.merge(flags) { _, flag in flag }
+        for (key, list) in flagLists where !list.isEmpty { lists[key] = list }
         for item in proxyKeys { try Self.add(item, to: &self.proxyKeys, "proxy key", "TOKEN") }
         for item in providers { try Self.add(item, to: &self.providers, "provider", "URL") }
         for item in aliases { try Self.add(item, to: &self.aliases, "alias", "MODEL") }
@@ -127,6 +138,25 @@ public struct ConfigurationSources {
         if let endpoint = c.otlpEndpoint, URL(string: endpoint)?.host == nil {
             throw ConfigurationError("otlp-endpoint is not a URL: '\(endpoint)'")
         }
+        if let v = values["max-connections"] { c.maxConnections = max(1, try int(v, "max-connections")) }
+        if let v = values["client-timeout"] {
+            guard let seconds = Double(v), seconds > 0 else { throw ConfigurationError("client-timeout must be seconds > 0") }
+            c.clientHeaderTimeout = .milliseconds(Int64(seconds * 1000))
+            c.clientBodyTimeout = max(c.clientBodyTimeout, c.clientHeaderTimeout)
+        }
+        if let v = values["durability"] {
+            guard let mode = LLMTapConfiguration.Durability(rawValue: v.lowercased()) else {
+                throw ConfigurationError("durability is fast or sync, not '\(v)'")
+            }
+            c.durability = mode
+        }
+        c.corsOrigins = list("cors-origin")
+        c.redactions = list("redact")
+        do {
+            _ = try Redactor(c.redactions)  // unknown names and bad patterns are refused now, not at the first call
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
         if let v = values["inject-usage"] { c.injectUsage = !["false", "0", "no", "off"].contains(v.lowercased()) }
         c.providers.merge(providers) { _, new in new }
         c.aliases = aliases
@@ -140,6 +170,13 @@ public struct ConfigurationSources {
         }
         guard URL(string: c.upstream)?.host != nil else { throw ConfigurationError("--upstream is not a URL: '\(c.upstream)'") }
         return c
+    }
+
+    /// A list setting: repeated flags or a list in the file as given, a single value split at commas.
+    private func list(_ key: String) -> [String] {
+        if let list = lists[key] { return list }
+        guard let value = values[key] else { return [] }
+        return value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     private func int(_ value: String, _ key: String) throws -> Int {

@@ -48,6 +48,23 @@ public struct LLMTapConfiguration: Sendable {
     /// How long spans wait to be exported in a batch.
     public var otlpFlushInterval: Duration = .seconds(5)
     public var spoolMaxBytes = 256 << 20
+    /// Open client connections on the proxy beyond which a new one is answered 503.
+    public var maxConnections = 4096
+    /// How long a client may take to send a request's head (and idle between requests).
+    public var clientHeaderTimeout: Duration = .seconds(30)
+    /// How long a client may take to send a request's body after its head.
+    public var clientBodyTimeout: Duration = .seconds(120)
+    /// `fast` (default): a call is recorded within ~10 ms after its response ends.
+    /// `sync`: a call's record is committed before the last byte of its response is sent.
+    public var durability: Durability = .fast
+    /// Origins the query API answers cross-origin requests for (CORS); none when empty.
+    public var corsOrigins: [String] = []
+    /// What to blank out of stored content and raw bodies (`api-keys`, `emails`, `regex:…`).
+    public var redactions: [String] = []
+
+    public enum Durability: String, Sendable {
+        case fast, sync
+    }
 
     public static let builtInProviders = [
         "openai": "https://api.openai.com",

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import LLMTapCore
 import Logging
 import ServiceLifecycle
@@ -34,6 +35,8 @@ public final class Recorder: Service, Sendable {
         public var dropped = 0
         public var failedWrites = 0
         public var batches = 0
+        /// Times the database file was opened afresh (deleted, replaced or read-only under llmtap).
+        public var reopened = 0
         /// The last write succeeded (false while the database refuses writes).
         public var databaseHealthy = true
     }
@@ -44,6 +47,10 @@ public final class Recorder: Service, Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var doorbell = false
         var stopping = false
+        /// `submitAndWait` callers, by call id, resumed once their call is committed or spooled.
+        var committed: [String: CheckedContinuation<Void, Never>] = [:]
+        /// The last write failed in a way a fresh open may cure (read-only, I/O error, file gone).
+        var reopenWanted = false
     }
 
     public let store: Store
@@ -78,6 +85,34 @@ public final class Recorder: Service, Sendable {
             return true
         }
         if !accepted { spill([record], reason: "queue full") }
+    }
+
+    /// Queues a finished call and returns once it is committed to the database — in a batch
+    /// with whatever else arrived (group commit) — or, when the database refuses it, written
+    /// to the spool (`--durability sync`).
+    public func submitAndWait(_ record: CallRecord) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let accepted = state.withLock { s -> Bool in
+                guard s.queue.count < configuration.capacity else { return false }
+                s.queue.append(record)
+                s.committed[record.id] = continuation
+                Self.ring(&s)
+                return true
+            }
+            if !accepted {
+                spill([record], reason: "queue full")
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Resumes the `submitAndWait` callers of these calls.
+    private func settled(_ records: [CallRecord]) {
+        let waiting = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard !s.committed.isEmpty else { return [] }
+            return records.compactMap { s.committed.removeValue(forKey: $0.id) }
+        }
+        for continuation in waiting { continuation.resume() }
     }
 
     public func run() async throws {
@@ -153,6 +188,7 @@ public final class Recorder: Service, Sendable {
     private func writeQueued() async {
         var current = takeBatch()
         guard !current.isEmpty else { return }
+        reopenIfNeeded()
         var prepared: Store.PreparedBatch
         do {
             prepared = try Store.prepare(current)
@@ -167,6 +203,7 @@ public final class Recorder: Service, Sendable {
             let nextPrepared = next.isEmpty ? nil : try? Store.prepare(next)
             do {
                 let sessions = try await written
+                settled(current)
                 feed.publish(current, sessions: sessions)
                 state.withLock { s in
                     s.stats.written += current.count
@@ -174,10 +211,7 @@ public final class Recorder: Service, Sendable {
                     s.stats.databaseHealthy = true
                 }
             } catch {
-                state.withLock { s in
-                    s.stats.failedWrites += 1
-                    s.stats.databaseHealthy = false
-                }
+                failed(error)
                 logger.warning("database write failed, spooling", metadata: ["llmtap.error": "\(error)"])
                 spill(current + next, reason: "database write failed")
                 return  // the spool retry takes it from here
@@ -206,6 +240,7 @@ public final class Recorder: Service, Sendable {
             spool.replayFinished()
             return
         }
+        reopenIfNeeded()
         do {
             var sessions: [String: String] = [:]
             for start in stride(from: 0, to: records.count, by: configuration.batchSize) {
@@ -221,15 +256,47 @@ public final class Recorder: Service, Sendable {
             }
             logger.info("spool replayed", metadata: ["llmtap.calls": "\(records.count)"])
         } catch {
-            state.withLock { s in
-                s.stats.failedWrites += 1
-                s.stats.databaseHealthy = false
+            failed(error)
+        }
+    }
+
+    private func failed(_ error: any Error) {
+        state.withLock { s in
+            s.stats.failedWrites += 1
+            s.stats.databaseHealthy = false
+            if let error = error as? DatabaseError,
+                [.SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN].contains(error.resultCode)
+            {
+                s.reopenWanted = true
             }
+        }
+    }
+
+    /// Before a write: a database file deleted or replaced under llmtap (writes would go to an
+    /// inode no one can open again), or one that refused writes as read-only, is opened afresh;
+    /// a deleted one is created anew, empty and migrated, and the spool fills it.
+    private func reopenIfNeeded() {
+        let wanted = state.withLock { $0.reopenWanted }
+        let replaced = store.fileWasReplaced
+        guard wanted || replaced else { return }
+        do {
+            try store.reopen()
+            state.withLock { s in
+                s.reopenWanted = false
+                s.stats.reopened += 1
+            }
+            logger.error(
+                replaced ? "the database file was deleted or replaced while running: opened a new one at its path"
+                    : "the database refused writes: opened it again",
+                metadata: ["llmtap.db": "\(store.path)"])
+        } catch {
+            logger.warning("the database could not be opened again", metadata: ["llmtap.error": "\(error)"])
         }
     }
 
     private func spill(_ records: [CallRecord], reason: String) {
         let written = spool.append(records)
+        settled(records)
         state.withLock { s in
             s.stats.spooled += written
             s.stats.dropped += records.count - written

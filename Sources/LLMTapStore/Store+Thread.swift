@@ -29,6 +29,9 @@ extension Store {
         static let limit = 200_000
 
         func message(_ hash: Data) -> Int64? { state.withLock { $0.messages[hash] } }
+
+        /// Forgets every id (the database they point into was replaced).
+        func removeAll() { state.withLock { $0 = ([:], [:]) } }
         func node(_ key: NodeKey) -> Int64? { state.withLock { $0.nodes[key] } }
 
         func set(message hash: Data, _ id: Int64) {

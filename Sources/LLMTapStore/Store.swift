@@ -1,18 +1,25 @@
 import Foundation
 import GRDB
 import LLMTapCore
+import Synchronization
 
 /// The SQLite database: opened in WAL mode and migrated on open. Only the
 /// `Recorder` writes calls through it; readers (the query API, the CLI) share it.
 public final class Store: Sendable {
     public let path: String
-    let pool: DatabasePool
+    /// The open database; replaced by `reopen()` when the file was deleted or refused writes.
+    var pool: DatabasePool { opened.withLock { $0.pool } }
+    private let opened: Mutex<(pool: DatabasePool, file: FileIdentity?)>
+    private let configuration: Configuration
     let nodeCache = NodeCache()
 
     /// Opens (creating if needed) and migrates the database at `path`.
-    /// - Parameter busyTimeout: how long a write waits for another connection's lock
-    ///   before failing (the Recorder then spools the batch rather than wait longer).
-    public init(path: String, busyTimeout: TimeInterval = 0.25) throws {
+    /// - Parameters:
+    ///   - busyTimeout: how long a write waits for another connection's lock
+    ///     before failing (the Recorder then spools the batch rather than wait longer).
+    ///   - fullSync: fsync the WAL at every commit (`--durability sync`), so a committed
+    ///     call survives a power loss too, not only a crash of llmtap.
+    public init(path: String, busyTimeout: TimeInterval = 0.25, fullSync: Bool = false) throws {
         self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
@@ -23,15 +30,36 @@ public final class Store: Sendable {
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             // WAL with synchronous=NORMAL: a committed transaction survives a crash or kill -9 of
             // llmtap; only a power loss can take the last few back (see README, "Durability").
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: fullSync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
             // Index lookups (threading, ids) hit pages all over the file: keep 64 MiB of them
             // in cache and read the rest through a memory map instead of a syscall per page.
             try db.execute(sql: "PRAGMA cache_size = -65536")
             try db.execute(sql: "PRAGMA mmap_size = 268435456")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
         }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        self.configuration = configuration
+        let pool = try Self.open(path, configuration)
+        opened = Mutex((pool, FileIdentity(path: path)))
+    }
+
+    private static func open(_ path: String, _ configuration: Configuration) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration)
         try Migrations.migrator.migrate(pool)
+        return pool
+    }
+
+    /// The file at `path` is not the one open any more: deleted or replaced while llmtap runs.
+    /// Writes would go to a file no one can read again.
+    public var fileWasReplaced: Bool {
+        opened.withLock { $0.file } != FileIdentity(path: path)
+    }
+
+    /// Opens the file at `path` afresh (creating and migrating it if it is gone). Readers
+    /// already running finish on the previous connections.
+    public func reopen() throws {
+        let pool = try Self.open(path, configuration)
+        opened.withLock { $0 = (pool, FileIdentity(path: path)) }
+        nodeCache.removeAll()
     }
 
     /// The schema as `schema.sql` holds it: every CREATE statement in creation order.
@@ -55,6 +83,19 @@ public final class Store: Sendable {
     /// Runs `PRAGMA integrity_check`; `"ok"` when the file is sound.
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+
+    /// Device and inode of a file, to notice it was deleted or replaced.
+    struct FileIdentity: Equatable {
+        let device: UInt64
+        let inode: UInt64
+
+        init?(path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+        }
     }
 
     /// Closes the connections (tests reopen the file to look at it afresh).

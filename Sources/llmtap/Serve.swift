@@ -36,6 +36,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Export one OpenTelemetry span per call to this OTLP/HTTP collector (e.g. http://127.0.0.1:4318).")
     var otlpEndpoint: String?
     @Option(help: "http/protobuf (default) or http/json.") var otlpProtocol: String?
+    @Option(help: "Open client connections beyond which new ones get 503 (default 4096).") var maxConnections: Int?
+    @Option(help: "Seconds a client may take to send a request's head, or stay idle between requests (default 30).")
+    var clientTimeout: Double?
+    @Option(help: "fast (default; recorded ~10 ms after the response) or sync (recorded before the response's last byte).")
+    var durability: String?
+    @Option(help: "An origin the query API allows cross-origin requests from (CORS is off without one); repeatable.")
+    var corsOrigin: [String] = []
+    @Option(help: "Blank out of stored content and bodies: api-keys, emails or regex:PATTERN; repeatable (off by default).")
+    var redact: [String] = []
 
     /// The options given on the command line, by long name.
     var givenFlags: [String: String] {
@@ -45,13 +54,16 @@ struct Serve: AsyncParsableCommand {
             "log-level": logLevel, "max-body-bytes": maxBodyBytes.map(String.init),
             "read-timeout": readTimeout.map { String($0) }, "inject-usage": noInjectUsage ? "false" : nil,
             "otlp-endpoint": otlpEndpoint, "otlp-protocol": otlpProtocol,
+            "max-connections": maxConnections.map(String.init), "client-timeout": clientTimeout.map { String($0) },
+            "durability": durability,
         ]
         return given.compactMapValues { $0 }
     }
 
     func run() async throws {
         var sources = try ConfigurationSources(file: config, environment: ProcessInfo.processInfo.environment)
-        try sources.apply(flags: givenFlags, providers: provider, aliases: alias, proxyKeys: proxyKey)
+        try sources.apply(flags: givenFlags, providers: provider, aliases: alias, proxyKeys: proxyKey,
+            lists: ["cors-origin": corsOrigin, "redact": redact])
         let configuration = try sources.configuration()
         let logger = {
             var logger = Logger(label: "llmtap")

@@ -186,7 +186,7 @@ extension ProxyResponder {
             }
             let record = observation.finish(
                 outcome: failure?.0 ?? .ok, status: status, error: failure.map { ("upstream_interrupted", $0.1) })
-            sink.submit(record)
+            await sink.commit(record)
             try await writer.write(Self.line(EngineJSON.final(record)))
             try await writer.finish(nil)
         }
@@ -210,7 +210,7 @@ extension ProxyResponder {
             return ProxyError.upstreamUnreachable(url: observation.route.url, underlying: "\(error)").response
         }
         let record = observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status)
-        sink.submit(record)
+        await sink.commit(record)
         guard status < 400 else {
             // The provider's own error, as it said it.
             var headers = HTTPFields()

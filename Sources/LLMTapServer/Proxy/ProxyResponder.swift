@@ -8,17 +8,36 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// Where finished calls go: counted in the metrics, then queued for the recorder.
+/// Where finished calls go: redacted when configured, counted in the metrics, then queued
+/// for the recorder.
 struct CallSink: Sendable {
     let recorder: Recorder
     let metrics: LLMTapMetrics
     /// OTLP span export, when configured.
     var spans: CallSpans? = nil
+    /// `--redact`: applied before the record goes anywhere.
+    var redactor: Redactor? = nil
+    /// `--durability sync`: `commit` waits for the database.
+    var sync = false
 
+    /// Queues a call that ended without a complete answer to send, or in fast mode.
     func submit(_ call: CallRecord) {
+        recorder.submit(prepared(call))
+    }
+
+    /// Records a call whose answer is about to end: in sync mode, returns once the record is
+    /// committed (or spooled), so a call the client saw complete is never lost.
+    func commit(_ call: CallRecord) async {
+        let call = prepared(call)
+        if sync { await recorder.submitAndWait(call) } else { recorder.submit(call) }
+    }
+
+    private func prepared(_ call: CallRecord) -> CallRecord {
+        var call = call
+        if let redactor { call.redact(with: redactor) }
         metrics.observe(call)
         spans?.record(call)
-        recorder.submit(call)
+        return call
     }
 }
 
@@ -163,6 +182,7 @@ struct ProxyResponder: HTTPResponder {
         let contentEncoding = response.headers.first(name: "content-encoding")
         let rewrite = record.usageInjected && isEventStream && contentEncoding == nil
         let status = Int(response.status.code)
+        let hasLength = !rewrite && response.headers.first(name: "content-length") != nil
         let observation = CallObservation(
             record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
             contentType: contentType, contentEncoding: contentEncoding)
@@ -170,8 +190,8 @@ struct ProxyResponder: HTTPResponder {
             var observation = observation
             guard isEventStream else {
                 try await Self.pump(
-                    response.body, status: status, to: &writer, observation: &observation, rewrite: rewrite,
-                    sink: sink)
+                    response.body, status: status, hasLength: hasLength, to: &writer, observation: &observation,
+                    rewrite: rewrite, sink: sink)
                 return
             }
             // A stream can idle for minutes between chunks, so the client's connection closing must end it
@@ -185,8 +205,8 @@ struct ProxyResponder: HTTPResponder {
                 group.addTask {
                     var (writer, observation) = transfer.value
                     try await Self.pump(
-                        response.body, status: status, to: &writer, observation: &observation, rewrite: rewrite,
-                        sink: sink)
+                        response.body, status: status, hasLength: hasLength, to: &writer, observation: &observation,
+                        rewrite: rewrite, sink: sink)
                 }
                 group.addTask {
                     for await _ in closed {}
@@ -205,11 +225,16 @@ struct ProxyResponder: HTTPResponder {
     /// The tee itself: each upstream read is written to the client, then observed; the record
     /// is submitted once, however the call ends.
     private static func pump(
-        _ body: some AsyncSequence<ByteBuffer, any Error>, status: Int, to writer: inout any ResponseBodyWriter,
-        observation: inout CallObservation, rewrite: Bool, sink: CallSink
+        _ body: some AsyncSequence<ByteBuffer, any Error>, status: Int, hasLength: Bool,
+        to writer: inout any ResponseBodyWriter, observation: inout CallObservation, rewrite: Bool, sink: CallSink
     ) async throws {
         var filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
         var upstream = body.makeAsyncIterator()
+        // Sync durability and a body of declared length: the client takes the response as complete
+        // with its last byte, so that byte waits for the commit. (A chunked body ends with its
+        // terminating chunk, sent by `finish` after the commit.)
+        let holdLastByte = sink.sync && hasLength
+        var held: ByteBuffer?
         while true {
             let chunk: ByteBuffer?
             do {
@@ -226,7 +251,15 @@ struct ProxyResponder: HTTPResponder {
             }
             guard let chunk else { break }
             let arrival = CallObservation.now()
-            let forward = filter != nil ? filter!.process(chunk) : chunk
+            var forward = filter != nil ? filter!.process(chunk) : chunk
+            if holdLastByte, forward.readableBytes > 0 {
+                if var previous = held {
+                    previous.writeImmutableBuffer(forward)
+                    forward = previous
+                }
+                held = forward.getSlice(at: forward.writerIndex - 1, length: 1)  // the last byte, kept back
+                forward.moveWriterIndex(to: forward.writerIndex - 1)
+            }
             do {
                 if forward.readableBytes > 0 { try await writer.write(forward) }
             } catch {
@@ -238,9 +271,15 @@ struct ProxyResponder: HTTPResponder {
         }
         do {
             if let rest = filter?.finish(), rest.readableBytes > 0 { try await writer.write(rest) }
+            if sink.sync {
+                await sink.commit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
+                if let held { try await writer.write(held) }
+                try await writer.finish(nil)
+                return
+            }
             try await writer.finish(nil)
         } catch {
-            sink.submit(observation.finish(outcome: .clientCancelled, status: status))
+            if !sink.sync { sink.submit(observation.finish(outcome: .clientCancelled, status: status)) }
             throw error
         }
         sink.submit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))

@@ -8,9 +8,14 @@ import ServiceLifecycle
 /// The query API (SPEC §5): sessions, requests, raw bytes, cost, stats, live events,
 /// Prometheus metrics, health and the OpenAPI document. Every answer is JSON; errors are
 /// `{"error":{"message","type"}}` with a 4xx status for bad parameters.
-func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: String?) -> Router<BasicRequestContext> {
+func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: String?, corsOrigins: [String] = [])
+    -> Router<BasicRequestContext>
+{
     let store = recorder.store
     let router = Router()
+    // CORS is off (no Access-Control-* header, so browsers keep other sites' pages out) unless
+    // origins are configured; the preflight is answered before the token check.
+    if !corsOrigins.isEmpty { router.middlewares.add(AllowedOrigins(origins: corsOrigins)) }
     router.middlewares.add(APIErrorMiddleware())
     if let apiToken { router.middlewares.add(BearerTokenMiddleware(token: apiToken)) }
 
@@ -26,7 +31,9 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
                 "recorder": .object([
                     "queued": .int(Int64(stats.queued)), "written": .int(Int64(stats.written)),
                     "spooled": .int(Int64(stats.spooled)), "replayed": .int(Int64(stats.replayed)),
-                    "dropped": .int(Int64(stats.dropped)),
+                    "dropped": .int(Int64(stats.dropped)), "failed_writes": .int(Int64(stats.failedWrites)),
+                    "reopened": .int(Int64(stats.reopened)),
+                    "spool_pending": .int(Int64(recorder.spool.isEmpty ? 0 : recorder.spool.count)),
                 ]),
             ]), status: healthy ? .ok : .serviceUnavailable)
     }
@@ -213,5 +220,32 @@ struct BearerTokenMiddleware: RouterMiddleware {
             difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
         }
         return difference == 0
+    }
+}
+
+/// `--cors-origin`: cross-origin requests from the listed origins (or `*`) are allowed;
+/// Hummingbird's `CORSMiddleware` takes one origin, or echoes any, so the list is checked here.
+struct AllowedOrigins: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let origins: [String]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        guard let origin = request.headers[.origin], origins.contains("*") || origins.contains(origin) else {
+            return try await next(request, context)
+        }
+        var response: Response
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
+            response = Response(status: .noContent)
+            response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+            response.headers[.accessControlAllowHeaders] = "Authorization, Content-Type"
+            response.headers[.accessControlMaxAge] = "600"
+        } else {
+            response = try await next(request, context)
+        }
+        response.headers[.accessControlAllowOrigin] = origins.contains("*") ? "*" : origin
+        response.headers[.vary] = "Origin"
+        return response
     }
 }

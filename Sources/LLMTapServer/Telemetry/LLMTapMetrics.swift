@@ -22,6 +22,8 @@ final class LLMTapMetrics: Sendable {
     /// Upstream calls started and not yet recorded: the upstream connection pool's load.
     private let inFlight = Atomic<Int>(0)
     private let overhead: ValueHistogram
+    /// Open client connections of the proxy, and those refused over the limit.
+    let connections = ConnectionCounter()
 
     init(recorder: Recorder) {
         self.recorder = recorder
@@ -109,6 +111,11 @@ final class LLMTapMetrics: Sendable {
         registry.makeGauge(name: "llmtap_recorder_mean_batch_size").set(Double(stats.written) / Double(max(stats.batches, 1)))
         registry.makeGauge(name: "llmtap_upstream_requests_in_flight").set(Double(max(inFlight.load(ordering: .relaxed), 0)))
         registry.makeGauge(name: "llmtap_database_healthy").set(stats.databaseHealthy ? 1.0 : 0.0)
+        registry.makeGauge(name: "llmtap_database_reopened").set(Double(stats.reopened))
+        registry.makeGauge(name: "llmtap_spool_pending_calls").set(Double(recorder.spool.isEmpty ? 0 : recorder.spool.count))
+        registry.makeGauge(name: "llmtap_client_connections").set(Double(connections.current))
+        registry.makeGauge(name: "llmtap_client_connections_refused").set(
+            Double(connections.refused.load(ordering: .relaxed)))
         return registry.emitToString()
     }
 
