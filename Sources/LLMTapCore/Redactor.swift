@@ -6,7 +6,7 @@ import Foundation
 /// which has no quote or backslash, so JSON bodies stay valid JSON.
 ///
 /// Built-ins: `api-keys` (OpenAI/Anthropic `sk-…`, AWS `AKIA…`, GitHub `ghp_…`/`github_pat_…`,
-/// Google `AIza…`, Slack `xox?-…`, and `Bearer <token>`), `emails`. Anything else is
+/// Google `AIza…`, Slack `xox?-…`, and `Bearer <token>` as a whole), `emails`. Anything else is
 /// `regex:PATTERN` (Swift `Regex` syntax), named `custom`.
 public struct Redactor: Sendable {
     struct Rule: @unchecked Sendable {  // Regex is immutable once built; it is not marked Sendable
@@ -20,7 +20,7 @@ public struct Redactor: Sendable {
 
     public static let builtIns: [String: (pattern: String, mustContain: [String])] = [
         "api-keys": (
-            #"(?:sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_\-]{16,}|AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{40,}|AIza[0-9A-Za-z_\-]{35}|xox[abprs]-[A-Za-z0-9\-]{10,}|(?<=Bearer )[A-Za-z0-9._~+/\-]{20,}=*)"#,
+            #"(?:sk-(?:ant-|proj-|svcacct-)?[A-Za-z0-9_\-]{16,}|AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{40,}|AIza[0-9A-Za-z_\-]{35}|xox[abprs]-[A-Za-z0-9\-]{10,}|Bearer [A-Za-z0-9._~+/\-]{20,}=*)"#,
             ["sk-", "AKIA", "ghp_", "github_pat_", "AIza", "xox", "Bearer "]
         ),
         "emails": (#"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"#, ["@"]),

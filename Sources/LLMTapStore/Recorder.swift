@@ -150,9 +150,11 @@ public final class Recorder: Service, Sendable {
     private func writeLoop() async {
         while true {
             await waitForDoorbell()
-            let (stopping, queued) = state.withLock { ($0.stopping, $0.queue.count) }
+            let (stopping, queued, waited) = state.withLock { ($0.stopping, $0.queue.count, !$0.committed.isEmpty) }
             if stopping { return }
-            if queued > 0, queued < configuration.batchSize {
+            // A client waits on a sync call's commit: write now; calls that arrive meanwhile
+            // go in the next transaction together (group commit).
+            if queued > 0, queued < configuration.batchSize, !waited {
                 try? await Task.sleep(for: configuration.flushInterval)
             }
             if !spool.isEmpty { await replaySpool() }

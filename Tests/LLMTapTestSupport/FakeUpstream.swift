@@ -87,6 +87,7 @@ public final class FakeUpstream: Sendable {
             }
             if let other = self.otherOpenAI(path: path, json) { return other }
             let model = json?["model"]?.stringValue ?? "text"
+            if model == "echo-gzip" { return Self.echo(json) }
             let stream = json?["stream"]?.boolValue ?? false
             let includeUsage = json?["stream_options"]?["include_usage"]?.boolValue ?? false
             return self.respond(model: model, stream: stream, includeUsage: includeUsage)
@@ -126,6 +127,28 @@ public final class FakeUpstream: Sendable {
             return Self.chunked(pieces, contentType: sse)
         }
         return nil
+    }
+
+    /// A gzip-encoded chat completion whose answer repeats the last message.
+    static func echo(_ json: JSONValue?) -> Response {
+        let said = json?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        let completion = JSONValue.object([
+            "id": .string("chatcmpl-echo"), "object": .string("chat.completion"), "created": .int(1_700_000_000),
+            "model": .string("echo-gzip"),
+            "choices": .array([
+                .object([
+                    "index": .int(0),
+                    "message": .object(["role": .string("assistant"), "content": .string("You said: " + said)]),
+                    "finish_reason": .string("stop"),
+                ])
+            ]),
+            "usage": .object(["prompt_tokens": .int(10), "completion_tokens": .int(5), "total_tokens": .int(15)]),
+        ])
+        var plain = ByteBuffer(string: completion.canonicalText)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.contentEncoding] = "gzip"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: try! plain.compress(with: .gzip())))
     }
 
     private func respond(model: String, stream: Bool, includeUsage: Bool) -> Response {

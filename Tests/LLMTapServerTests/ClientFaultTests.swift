@@ -1,0 +1,156 @@
+import AsyncHTTPClient
+import Foundation
+import LLMTapCore
+import LLMTapServer
+import LLMTapTestSupport
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// Clients that misbehave: trickled heads and bodies, idle connections by the hundred.
+/// Each is cut off or refused, and the proxy keeps serving everyone else.
+struct ClientFaultTests {
+    @Test func slowLorisHeadIsCutOff() async throws {
+        _ = try await Tap.run(configure: { $0.clientHeaderTimeout = .milliseconds(600) }) { tap in
+            let connection = try await RawConnection(port: tap.proxyPort)
+            let started = Date()
+            // One header byte every 100 ms: an idle timeout alone would never fire.
+            try await connection.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            let closed = await connection.trickle("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", every: .milliseconds(100))
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 5)  // cut off long before the 7 s the trickle would take
+            // everyone else is served meanwhile and after
+            let response = try await tap.post(body: WireSamples.request(stream: false))
+            #expect(response.status == .ok)
+        }
+    }
+
+    @Test func slowBodyIsCutOffAndNothingIsForwarded() async throws {
+        _ = try await Tap.run(configure: {
+            $0.clientHeaderTimeout = .milliseconds(600)
+            $0.clientBodyTimeout = .milliseconds(600)
+        }) { tap in
+            let connection = try await RawConnection(port: tap.proxyPort)
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":")
+            let closed = await connection.trickle(String(repeating: " ", count: 100), every: .milliseconds(100))
+            #expect(closed)
+            #expect(tap.upstream.requests.isEmpty)
+        }
+    }
+
+    @Test func idleKeepAliveConnectionsAreClosed() async throws {
+        _ = try await Tap.run(configure: { $0.clientHeaderTimeout = .milliseconds(500) }) { tap in
+            let connection = try await RawConnection(port: tap.proxyPort)
+            let body = WireSamples.request(stream: false)
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            // The answer comes, then the idle connection is closed by llmtap.
+            let (received, closed) = await connection.readUntilClosed(seconds: 5)
+            #expect(received.hasPrefix("HTTP/1.1 200"))
+            #expect(received.hasSuffix(WireSamples.completion))
+            #expect(closed)
+        }
+    }
+
+    @Test func connectionsOverTheLimitGet503AndTheProxyRecovers() async throws {
+        raiseOpenFileLimit()
+        let limit = 400
+        let store = try await Tap.run(configure: { $0.maxConnections = limit }) { tap in
+            // Hundreds of idle keep-alive connections hold every slot...
+            var idle: [RawConnection] = []
+            for _ in 0..<limit { idle.append(try await RawConnection(port: tap.proxyPort)) }
+            // ...so one more is answered 503 in OpenAI's error shape and closed.
+            let extra = try await RawConnection(port: tap.proxyPort)
+            try await extra.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            let (refused, closed) = await extra.readUntilClosed(seconds: 5)
+            #expect(refused.hasPrefix("HTTP/1.1 503"))
+            #expect(refused.lowercased().contains("connection: close"))
+            #expect(refused.contains(#""code":"too_many_connections""#))
+            #expect(closed)
+            #expect(tap.upstream.requests.isEmpty)
+            // Idle clients leave; the proxy serves again and says what happened on /metrics.
+            for connection in idle { await connection.close() }
+            var served = false
+            for _ in 0..<50 where !served {
+                served = (try? await tap.post(body: WireSamples.request(stream: false)))?.status == .ok
+                if !served { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(served)
+            let text = try await tap.api("/metrics").body
+            #expect(text.contains("llmtap_client_connections_refused 1"))
+        }
+        #expect(try store.callCount() == 1)
+    }
+}
+
+/// A client on a raw TCP connection, for what HTTP clients refuse to do.
+struct RawConnection: Sendable {
+    let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private let received: AsyncStream<ByteBuffer>
+    private let closed = ClosedFlag()
+
+    init(port: Int) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        channel.channel.closeFuture.whenComplete { [closed] _ in closed.set() }
+        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        received = stream
+        let inbound = channel.inbound
+        Task {
+            do { for try await chunk in inbound { continuation.yield(chunk) } } catch {}
+            continuation.finish()
+        }
+    }
+
+    func send(_ text: String) async throws {
+        try await channel.outbound.write(ByteBuffer(string: text))
+    }
+
+    /// Sends one byte at a time; true when the server closed the connection before the end.
+    func trickle(_ text: String, every interval: Duration) async -> Bool {
+        for character in text {
+            if isClosed { return true }
+            do { try await send(String(character)) } catch { return true }
+            try? await Task.sleep(for: interval)
+        }
+        return isClosed
+    }
+
+    var isClosed: Bool { closed.value }
+
+    /// What the server sends until it closes the connection (or the time is up).
+    func readUntilClosed(seconds: Double) async -> (String, closed: Bool) {
+        let collected = Task {
+            var text = ""
+            for await chunk in received { text += String(buffer: chunk) }
+            return text
+        }
+        let closed = await eventually(seconds) { isClosed }
+        if !closed { try? await channel.channel.close() }
+        return (await collected.value, closed)
+    }
+
+    func close() async {
+        try? await channel.channel.close()
+    }
+}
+
+final class ClosedFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var value: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}
+
+/// Lets one test process hold a few thousand sockets where the soft limit is 1024.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = min(limit.rlim_max, 65536)
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
