@@ -29,6 +29,9 @@ public struct SSEDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     private var hasData = false
     private var eventType: String?
     private var lastID: String?
+    /// Bytes at the front of the buffer already searched for a line end: a line split over
+    /// many reads (a 10 MB `data:` line) is scanned once, not once per read.
+    private var searched = 0
 
     public init() {}
 
@@ -48,14 +51,20 @@ public struct SSEDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     private mutating func decode(buffer: inout ByteBuffer, atEOF: Bool) throws -> SSEEvent? {
         while true {
             let view = buffer.readableBytesView
-            guard let end = view.firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) else {
+            let from = view.index(view.startIndex, offsetBy: min(searched, view.count))
+            guard let end = view[from...].firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") })
+            else {
+                searched = view.count
                 return nil
             }
             var terminatorLength = 1
             if view[end] == UInt8(ascii: "\r") {
                 let next = view.index(after: end)
                 if next == view.endIndex {
-                    if !atEOF { return nil }  // the `\n` of a `\r\n` may be in the next read
+                    if !atEOF {  // the `\n` of a `\r\n` may be in the next read
+                        searched = view.distance(from: view.startIndex, to: end)
+                        return nil
+                    }
                 } else if view[next] == UInt8(ascii: "\n") {
                     terminatorLength = 2
                 }
@@ -64,6 +73,7 @@ public struct SSEDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
             let isBlank = line.isEmpty
             if !isBlank { processLine(line) }
             buffer.moveReaderIndex(forwardBy: line.count + terminatorLength)
+            searched = 0
             if isBlank, let event = dispatch() { return event }
         }
     }
