@@ -4,7 +4,7 @@
 Usage: dashboard_check.py PATH_TO_LLMTAP_BINARY [SCREENSHOT_DIR]
 
 Fills a fresh database with real proxied calls (through `llmtap serve` in front of the fake
-upstream of sdk_conformance.py), then drives headless Chromium over the DevTools protocol:
+upstream of harness.py), then drives headless Chromium over the DevTools protocol:
 every view renders and shows the totals the query API gives, links navigate, the live feed
 shows a call made while it is open, the token prompt appears under --api-token, and no
 script error or console error happens. Writes a screenshot of each view. Exits 1 on failure.
@@ -21,7 +21,7 @@ import urllib.request
 
 import websocket
 
-from sdk_conformance import get_json, running_llmtap
+from harness import get_json, running_llmtap
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
