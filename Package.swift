@@ -95,6 +95,14 @@ let package = Package(
             ],
             path: "Benchmarks/llmtap-query-bench"
         ),
+        // Fuzz targets for every decoder and adapter (Fuzz/run.sh builds them with libFuzzer;
+        // `swift test` replays their corpus).
+        .target(
+            name: "LLMTapFuzzTargets",
+            dependencies: ["LLMTapAdapters", "LLMTapCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/Targets"
+        ),
+        .executableTarget(name: "llmtap-fuzz", dependencies: ["LLMTapFuzzTargets"], path: "Fuzz/Driver"),
         // Recorded OpenAI wire samples and the fake upstream that replays them, shared by the test targets.
         .target(
             name: "LLMTapTestSupport",
@@ -111,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "LLMTapAdaptersTests",
             dependencies: [
-                "LLMTapAdapters", "LLMTapTestSupport",
+                "LLMTapAdapters", "LLMTapTestSupport", "LLMTapFuzzTargets",
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
