@@ -75,7 +75,8 @@ public enum FuzzTargets {
             return parser.finish(body: ByteBuffer(bytes: payload), at: 2)
         }
         let result = facts(whole)
-        precondition(result == facts(pieces), "\(api) facts depend on how the body was split")
+        let split = facts(pieces)
+        precondition(result == split, "\(api) facts depend on how the body was split at \(at):\n\(result)\n\(split)")
         if let usage = result.usage {
             precondition(usage.inputTokens.map { $0 >= 0 } ?? true, "negative input tokens")
             precondition(usage.outputTokens.map { $0 >= 0 } ?? true, "negative output tokens")

@@ -144,6 +144,12 @@ public struct ResponseParser: Sendable {
     /// The facts of the whole response. `body` is the whole (decoded) body, read when the
     /// response is one document; a stream has been fed already.
     public func finish(body: ByteBuffer?, at end: UInt64) -> ResponseFacts {
+        var facts = parsed(body: body, at: end)
+        facts.usage = facts.usage?.plausible
+        return facts
+    }
+
+    private func parsed(body: ByteBuffer?, at end: UInt64) -> ResponseFacts {
         switch state {
         case .openAI(var framing, var accumulator):
             framing.finish { accumulator.consume($0, at: end) }

@@ -18,6 +18,17 @@ public struct Usage: Sendable, Hashable, Codable {
         case estimated
     }
 
+    /// The counts with those no provider can mean (negative) made unknown: a garbled usage
+    /// object must not subtract from a bill.
+    public var plausible: Usage {
+        var usage = self
+        let counts: [WritableKeyPath<Usage, Int64?>] = [
+            \.inputTokens, \.outputTokens, \.totalTokens, \.cachedInputTokens, \.cacheWriteInputTokens, \.reasoningTokens,
+        ]
+        for count in counts where (usage[keyPath: count] ?? 0) < 0 { usage[keyPath: count] = nil }
+        return usage
+    }
+
     public init(
         inputTokens: Int64? = nil,
         outputTokens: Int64? = nil,

@@ -56,6 +56,10 @@ struct QueryParameters {
     }
 
     func filter() throws -> CallFilter {
+        // A typed parameter given empty (`to=`) is a mistake, not "no filter".
+        for name in ["from", "to", "status", "outcome", "limit", "group_by", "series"] where values[name] == "" {
+            throw APIError.badParameter(name, "empty; leave it out for no filter")
+        }
         var filter = CallFilter()
         filter.from = try time("from")
         filter.to = try time("to")

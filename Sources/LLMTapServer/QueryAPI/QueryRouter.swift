@@ -184,6 +184,14 @@ struct APIErrorMiddleware: RouterMiddleware {
             return errorResponse(.badRequest, type: "invalid_parameter", message: "cursor: not a cursor this API gave out")
         } catch let error as HTTPError {
             if error.status == .notFound {
+                let allowed = OpenAPIDocument.methods(for: request.uri.path)
+                if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                    var response = errorResponse(
+                        .methodNotAllowed, type: "method_not_allowed",
+                        message: "\(request.method.rawValue) is not allowed on \(request.uri.path)")
+                    response.headers[.allow] = allowed.sorted().joined(separator: ", ")
+                    return response
+                }
                 return errorResponse(.notFound, type: "not_found", message: "no such endpoint: \(request.uri.path)")
             }
             return errorResponse(error.status, type: "invalid_request", message: error.body ?? "\(error.status)")
