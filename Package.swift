@@ -39,11 +39,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The system zlib, for preset dictionaries (CompressNIO does HTTP codings but has none).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // SQLite through GRDB: migrations, the Recorder (the only writer), the spool.
         .target(
             name: "LLMTapStore",
             dependencies: [
-                "LLMTapCore",
+                "LLMTapCore", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

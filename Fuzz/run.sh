@@ -13,6 +13,8 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(sse ndjson response request usage-filter json)
 
+# libFuzzer reports crashes itself; Swift's backtracer would keep the output pipe open.
+export SWIFT_BACKTRACE=enable=no
 scratch=.build-fuzz
 swift build -c release --product llmtap-fuzz --scratch-path "$scratch" \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld

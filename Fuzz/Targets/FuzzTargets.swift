@@ -93,9 +93,14 @@ public enum FuzzTargets {
                 precondition(json?["stream_options"]?["include_usage"] == .bool(true), "usage injection broke the body")
             }
         }
-        if let rewritten = ModelAlias.rewrite(body, to: "target-model") {
+        // The proxy rewrites only a body that parsed as JSON with a model (an alias of it).
+        if let original = JSONValue.parse(input), original["model"]?.stringValue != nil,
+            let rewritten = ModelAlias.rewrite(body, to: "target-model")
+        {
+            var expected = original.objectValue ?? [:]
+            expected["model"] = .string("target-model")
             let json = JSONValue.parse(rewritten.readableBytesView)
-            precondition(json?["model"] == .string("target-model"), "alias rewrite broke the body")
+            precondition(json == .object(expected), "alias rewrite changed more than the model, or broke the body")
         }
         _ = try? LLMStudioEngine.parseCall(body)
     }

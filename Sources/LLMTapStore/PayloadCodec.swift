@@ -1,49 +1,110 @@
-import CompressNIO
+import CZlib
 import Foundation
 import LLMTapCore
-import NIOCore
 
-/// zlib (RFC 1950) compression of the raw request and response bytes. The
-/// stored `*_size` columns keep the original lengths, and decompression gives
-/// back the exact bytes.
+/// zlib (RFC 1950) compression of the raw request and response bytes, with a preset
+/// dictionary of the strings chat payloads repeat (`PayloadDictionary`): a 1 KB body has
+/// little to compress against on its own. The stored `*_size` columns keep the original
+/// lengths, and decompression gives back the exact bytes.
+///
+/// zlib is called directly: CompressNIO, which llmtap uses for HTTP content codings, has no
+/// way to set a dictionary.
 enum PayloadCodec {
     struct Compressed {
         var request: Data
         var response: Data
     }
 
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
     /// Compresses many payloads with one zlib stream, reset between payloads. A fresh
     /// stream per payload costs a ~256 KiB allocation that glibc maps and unmaps each
     /// time (madvise and TLB flushes were ~6 % of the proxy's CPU under load).
     final class Compressor {
-        private let zlib: ZlibCompressor
+        /// zlib keeps a pointer back to its stream: it lives at one address.
+        private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        private let dictionary = PayloadDictionary.current
 
-        init() throws { zlib = try ZlibCompressor(algorithm: .zlib) }
+        init() throws {
+            stream.initialize(to: z_stream())
+            let status = deflateInit_(stream, Z_DEFAULT_COMPRESSION, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+            guard status == Z_OK else { throw Failure(description: "deflateInit: \(status)") }
+        }
+
+        deinit {
+            deflateEnd(stream)
+            stream.deallocate()
+        }
 
         func compress(_ record: CallRecord) throws -> Compressed {
             Compressed(request: try compress(record.requestBody), response: try compress(record.responseBody))
         }
 
         func compress(_ bytes: [UInt8]) throws -> Data {
-            guard !bytes.isEmpty else { return try PayloadCodec.compress(bytes) }
-            var input = ByteBuffer(bytes: bytes)
-            var output = ByteBuffer()
-            output.reserveCapacity(zlib.maxSize(from: input))
-            defer { try? zlib.reset() }
-            try zlib.deflate(from: &input, to: &output, flush: .finish)
-            return Data(output.readableBytesView)
+            guard deflateReset(stream) == Z_OK,
+                dictionary.bytes.withUnsafeBufferPointer({
+                    deflateSetDictionary(stream, $0.baseAddress, uInt($0.count))
+                }) == Z_OK
+            else { throw Failure(description: "deflate could not be reset") }
+            let bound = Int(deflateBound(stream, uLong(bytes.count)))
+            var output = Data(count: bound)
+            let status = bytes.withUnsafeBufferPointer { input in
+                output.withUnsafeMutableBytes { out -> Int32 in
+                    stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                    stream.pointee.avail_in = uInt(input.count)
+                    stream.pointee.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                    stream.pointee.avail_out = uInt(out.count)
+                    return deflate(stream, Z_FINISH)
+                }
+            }
+            guard status == Z_STREAM_END else { throw Failure(description: "deflate: \(status)") }
+            output.count = Int(stream.pointee.total_out)
+            return output
         }
     }
 
     static func compress(_ bytes: [UInt8]) throws -> Data {
-        var buffer = ByteBuffer(bytes: bytes)
-        let compressed = try buffer.compress(with: .zlib())
-        return Data(compressed.readableBytesView)
+        try Compressor().compress(bytes)
     }
 
+    /// The original bytes; a payload compressed with a preset dictionary names it (by its
+    /// Adler-32) and gets it here.
     static func decompress(_ data: Data, size: Int) throws -> [UInt8] {
-        var buffer = ByteBuffer(bytes: data)
-        let out = try buffer.decompress(with: .zlib(), maxSize: max(size, 1))
-        return Array(out.readableBytesView)
+        var stream = z_stream()
+        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw Failure(description: "inflateInit failed")
+        }
+        defer { inflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: size + 1)  // one spare byte: more output than recorded is an error
+        let produced = try data.withUnsafeBytes { input -> Int in
+            try output.withUnsafeMutableBufferPointer { out -> Int in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                stream.avail_in = uInt(input.count)
+                stream.next_out = out.baseAddress
+                stream.avail_out = uInt(out.count)
+                while true {
+                    let status = inflate(&stream, Z_FINISH)
+                    switch status {
+                    case Z_STREAM_END:
+                        return Int(stream.total_out)
+                    case Z_NEED_DICT:
+                        guard let dictionary = PayloadDictionary.version(id: UInt32(stream.adler)) else {
+                            throw Failure(description: "payload compressed with an unknown dictionary \(stream.adler)")
+                        }
+                        let set = dictionary.bytes.withUnsafeBufferPointer {
+                            inflateSetDictionary(&stream, $0.baseAddress, uInt($0.count))
+                        }
+                        guard set == Z_OK else { throw Failure(description: "inflateSetDictionary: \(set)") }
+                    default:
+                        throw Failure(description: "inflate: \(status)")
+                    }
+                }
+            }
+        }
+        guard produced == size else { throw Failure(description: "payload is \(produced) bytes, \(size) recorded") }
+        output.removeLast(output.count - size)
+        return output
     }
 }

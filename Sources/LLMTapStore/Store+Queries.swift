@@ -167,7 +167,7 @@ extension Store {
     public func sessions(filter: CallFilter, limit: Int, cursor: String?) throws -> Page<SessionSummary> {
         if filter.isEmpty { return try allSessions(limit: limit, cursor: cursor) }
         let (clause, arguments) = filter.sql()
-        var sql = """
+        let sql = """
             \(Self.sessionSummarySelect)
             WHERE session_id IN (SELECT session_id FROM calls WHERE session_id IS NOT NULL AND \(clause))
             GROUP BY session_id

@@ -14,7 +14,12 @@ struct SchemaEvolutionTests {
         let queue = try DatabaseQueue(path: directory.databasePath)
         try Migrations.migrator.migrate(queue, upTo: "v1")
         // Rows as the first release wrote them: a call with a prompt context, its payload, a tag, its search entry.
-        let payload = try PayloadCodec.compress(Array(#"{"model":"gpt-4o-mini","prompt":"hello"}"#.utf8))
+        // Payloads as the first release compressed them: plain zlib, no preset dictionary.
+        let payload = Data([
+            120, 156, 171, 86, 202, 205, 79, 73, 205, 81, 178, 82, 74, 47, 40, 209, 53, 201, 215, 205, 205, 204, 203, 84,
+            210, 81, 42, 40, 202, 207, 45, 40, 1, 10, 103, 164, 230, 228, 228, 43, 213, 2, 0, 16, 67, 13, 101,
+        ])
+        let empty = Data([120, 156, 3, 0, 0, 0, 0, 1])
         try await queue.write { db in
             try db.execute(
                 sql: """
@@ -25,7 +30,7 @@ struct SchemaEvolutionTests {
                       'gpt-4o-mini', '"hello"', 'hello', 0, 200, 'hi there', 'ok', 5, 2, 7, 'upstream', 1950, '2025-11-15', 0.25)
                     """)
             try db.execute(
-                sql: "INSERT INTO payloads VALUES ('old-1', 'zlib', ?, 40, ?, 0, NULL)", arguments: [payload, try PayloadCodec.compress([])])
+                sql: "INSERT INTO payloads VALUES ('old-1', 'zlib', ?, 40, ?, 0, NULL)", arguments: [payload, empty])
             try db.execute(sql: "INSERT INTO tags VALUES ('old-1', 'team', 'a')")
             try db.execute(sql: "INSERT INTO calls_fts (rowid, chat_input, output) SELECT rowid, chat_input, output FROM calls")
         }

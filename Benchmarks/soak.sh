@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# soak.sh — a bounded soak: CALLS calls (default 1,000,000) through a release llmtap that
+# records every one, with its resident memory and open file descriptors sampled every
+# INTERVAL seconds. Prints the samples and the growth after warm-up (the first 10 % of calls),
+# for the process's own memory (anonymous: heap, SQLite's page cache) and for the pages of
+# the memory-mapped database file (file-backed, the kernel's to reclaim; capped by mmap_size).
+#
+#   Benchmarks/soak.sh                     # 1 M calls, mixed: 3 non-stream : 1 stream
+#   CALLS=200000 Benchmarks/soak.sh
+#
+# Uses the shared harness's C mock upstream and wrk (BENCH_HARNESS, default ../shared/bench).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HARNESS="${BENCH_HARNESS:-$ROOT/../shared/bench}"
+CALLS="${CALLS:-1000000}"
+INTERVAL="${INTERVAL:-5}"
+CONC="${CONC:-32}"
+[[ -f "$HARNESS/mock_upstream.c" ]] || { echo "no harness at $HARNESS (set BENCH_HARNESS)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)" >&2; exit 1; }
+
+swift build -c release --package-path "$ROOT" --product llmtap >&2
+BIN="$(swift build -c release --package-path "$ROOT" --show-bin-path)/llmtap"
+WORK="$(mktemp -d)"
+cleanup() { kill "${TAP:-}" "${UP:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+gcc -O2 -o "$WORK/mock_upstream" "$HARNESS/mock_upstream.c"
+
+UP_PORT=$((20000 + RANDOM % 10000)); PORT=$((UP_PORT + 1)); API_PORT=$((UP_PORT + 2))
+"$WORK/mock_upstream" --port "$UP_PORT" > "$WORK/upstream.log" 2>&1 & UP=$!
+"$BIN" serve --port "$PORT" --api-port "$API_PORT" --upstream "http://127.0.0.1:$UP_PORT" \
+  --db "$WORK/soak.sqlite" --log-level warning > "$WORK/llmtap.log" 2>&1 & TAP=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+# Three non-stream calls to one stream (20 chunks), each call its own session.
+cat > "$WORK/soak.lua" <<'EOF'
+local n = 0
+request = function()
+  n = n + 1
+  local stream = (n % 4 == 0) and "true" or "false"
+  local body = '{"model":"mock-c20-d0","stream":' .. stream .. ',"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"soak call ' .. n .. '"}]}'
+  return wrk.format("POST", "/v1/chat/completions", {["Content-Type"] = "application/json", ["X-Session-Id"] = "soak-" .. (n % 5000)}, body)
+end
+EOF
+
+written() { curl -sf "http://127.0.0.1:$API_PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recorder"]["written"])'; }
+sample() {
+  echo "$(date +%s) $(written) $(awk '/RssAnon/{print $2}' /proc/$TAP/status) $(ls /proc/$TAP/fd | wc -l) $(awk '/RssFile/{print $2}' /proc/$TAP/status)"
+}
+
+echo "# soak: $CALLS calls, $CONC connections" >&2
+START=$(date +%s)
+: > "$WORK/samples"
+while true; do
+  wrk -t1 -c"$CONC" -d"${INTERVAL}s" --timeout 10s -s "$WORK/soak.lua" "http://127.0.0.1:$PORT/v1/chat/completions" > /dev/null 2>&1 || true
+  line="$(sample)"; echo "$line" >> "$WORK/samples"
+  set -- $line; echo "$(( $1 - START ))s  written=$2  anon=$(( $3 / 1024 ))MiB  file=$(( $5 / 1024 ))MiB  fds=$4" >&2
+  [[ "$2" -ge "$CALLS" ]] && break
+done
+sleep 2
+python3 - "$WORK/samples" "$CALLS" <<'EOF'
+import sys
+rows = [list(map(int, line.split())) for line in open(sys.argv[1]) if line.strip()]
+calls = int(sys.argv[2])
+warm = next((r for r in rows if r[1] >= calls // 10), rows[0])
+after = [r for r in rows if r[1] >= warm[1]]
+peak_rss = max(r[2] for r in after); last = rows[-1]
+elapsed = rows[-1][0] - rows[0][0] or 1
+print(f"calls written: {last[1]:,} in {elapsed} s ({last[1] / elapsed:,.0f}/s)")
+print(f"anonymous RSS after warm-up ({warm[1]:,} calls): {warm[2] / 1024:.1f} MiB; peak since {peak_rss / 1024:.1f} MiB; "
+      f"at the end {last[2] / 1024:.1f} MiB; growth {100 * (peak_rss - warm[2]) / warm[2]:+.1f} %")
+print(f"file-backed RSS (mapped database pages) after warm-up {warm[4] / 1024:.1f} MiB, at the end {last[4] / 1024:.1f} MiB")
+print(f"open fds after warm-up {warm[3]}, max since {max(r[3] for r in after)}, at the end {last[3]}")
+EOF
+echo "database: $(du -h "$WORK/soak.sqlite" | cut -f1), calls: $(sqlite3 "$WORK/soak.sqlite" 'select count(*) from calls' 2>/dev/null || echo '?')"

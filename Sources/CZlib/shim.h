@@ -1,0 +1,2 @@
+// The system zlib, for what CompressNIO does not expose: preset dictionaries (PayloadCodec).
+#include <zlib.h>
