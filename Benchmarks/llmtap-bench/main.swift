@@ -7,6 +7,8 @@
 // prompt, a streamed response), starts the recorder, and prints calls/s from its
 // start to the last commit, plus bytes on disk per call. BENCH_NO_CONTEXT=1 leaves
 // the context out (no conversation threading) to show what threading costs.
+// BENCH_CORPUS=single or session uses realistic one-turn calls or 20-turn sessions
+// instead (Corpus.swift), for the size of what is stored.
 import Foundation
 import LLMTapCore
 import LLMTapStore
@@ -55,7 +57,13 @@ var configuration = Recorder.Configuration()
 configuration.capacity = calls  // the whole load queued at once: this measures the writer, not the producer
 if let size = ProcessInfo.processInfo.environment["BENCH_BATCH"].flatMap(Int.init) { configuration.batchSize = size }
 let recorder = Recorder(store: store, spool: Spool(path: path + ".spool"), configuration: configuration, logger: logger)
-let records = (0..<calls).map(record)
+var corpus = Corpus(seed: 2026)
+let records: [CallRecord] =
+    switch ProcessInfo.processInfo.environment["BENCH_CORPUS"] {
+    case "single": corpus.single(count: calls)
+    case "session": corpus.sessions(count: calls)
+    default: (0..<calls).map(record)
+    }
 let requestBytes = records.reduce(0) { $0 + $1.requestBody.count + $1.responseBody.count }
 
 for r in records { recorder.submit(r) }
@@ -79,3 +87,4 @@ print("batches          \(stats.batches) (mean \(calls / max(stats.batches, 1)) 
 print("spooled/dropped  \(stats.spooled)/\(stats.dropped)")
 print("raw bytes/call   \(requestBytes / calls)")
 print("disk bytes/call  \(diskBytes / calls) (database + WAL)")
+print("disk / raw       \(String(format: "%.1f", 100 * Double(diskBytes) / Double(max(requestBytes, 1)))) %")

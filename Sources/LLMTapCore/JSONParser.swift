@@ -214,6 +214,9 @@ struct JSONParser {
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
         if isInteger, let integer = Int64(text) { return .int(integer) }
-        return Double(text).map(JSONValue.double)
+        // A number beyond a double's range (`4e444`) has no value llmtap could store or write back
+        // (RFC 7493 §2.2): the document is not taken as JSON.
+        guard let number = Double(text), number.isFinite else { return nil }
+        return .double(number)
     }
 }

@@ -99,6 +99,14 @@ struct ModelAliasTests {
         let escaped = try #require(ModelAlias.rewrite(ByteBuffer(string: #"{"model":"a\"b"}"#), to: #"q"uote"#))
         #expect(JSONValue.parse(escaped.readableBytesView)?["model"]?.stringValue == #"q"uote"#)
     }
+
+    /// Found by the fuzzer: with the key repeated, only the first was rewritten, and JSON readers
+    /// (ours, Python's) take the last.
+    @Test func rewritesEveryRepeatOfTheModel() throws {
+        let out = try #require(ModelAlias.rewrite(ByteBuffer(string: #"{"model":"auto","model":"auto","m":true}"#), to: "x"))
+        #expect(String(buffer: out) == #"{"model":"x","model":"x","m":true}"#)
+        #expect(ModelAlias.rewrite(ByteBuffer(string: #"{"model":"auto","n":"unterminated}"#), to: "x") == nil)
+    }
 }
 
 struct LLMStudioEngineTests {

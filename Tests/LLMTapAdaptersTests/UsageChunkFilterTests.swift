@@ -34,6 +34,8 @@ struct UsageChunkFilterTests {
             WireSamples.usageEveryChunk.bytes(includeUsage: false),
             WireSamples.errorMidStream.bytes(includeUsage: false),
             "data: {\"a\":1}\n\ndata: {\"b\":",
+            // found by the fuzzer: a chunk ending in the quote that opens a string crashed the scan
+            "data: {\"x\":\"\n\n", "data: {\"id\":\"c\",\"x\":\"\\\n\n",
         ] {
             #expect(filtered(wire, readSize: 5) == wire)
         }

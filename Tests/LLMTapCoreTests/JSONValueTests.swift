@@ -24,6 +24,13 @@ struct JSONParserTests {
         #expect(ours == foundation || ours.canonicalText == foundation.canonicalText)
     }
 
+    /// Found by the fuzzer: `4e444` parsed as infinity, which has no JSON text to write back.
+    @Test func numbersBeyondADoubleAreNotJSON() {
+        #expect(JSONValue.parse(Array("4e444".utf8)) == nil)
+        #expect(JSONValue.parse(Array(#"{"a":-1e400}"#.utf8)) == nil)
+        #expect(JSONValue.parse(Array("1e308".utf8)) == .double(1e308))
+    }
+
     @Test func numbersKeepTheirKind() {
         #expect(JSONValue.parse(Array("1e3".utf8)) == .double(1000))
         #expect(JSONValue.parse(Array("1.0".utf8)) == .double(1))

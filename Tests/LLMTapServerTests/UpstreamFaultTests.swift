@@ -53,12 +53,13 @@ struct UpstreamFaultTests {
     /// checks the proxy still serves a normal call after it, and returns the stored record.
     private func exchange(
         _ script: String, path: String = "/raw/v1/chat/completions", stream: Bool = true,
+        readTimeout: Duration = .seconds(30),
         check: @escaping @Sendable (_ status: Int, _ bytes: String, _ clean: Bool) -> Void
     ) async throws -> CallRecord {
         let store = try await Self.upstream.run { rawPort in
             try await Tap.run(configure: {
                 $0.providers["raw"] = "http://127.0.0.1:\(rawPort)"
-                $0.readTimeout = .seconds(1)
+                $0.readTimeout = readTimeout
             }) { tap in
                 let body =
                     path.hasSuffix("/api/chat")
@@ -79,7 +80,7 @@ struct UpstreamFaultTests {
     }
 
     @Test func headersThenSilenceTimesOut() async throws {
-        let call = try await exchange("silence") { status, bytes, clean in
+        let call = try await exchange("silence", readTimeout: .seconds(1)) { status, bytes, clean in
             #expect(status == 200)
             #expect(bytes.isEmpty && !clean)
         }

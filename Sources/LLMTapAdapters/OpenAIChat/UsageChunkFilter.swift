@@ -121,7 +121,8 @@ enum TopLevelMember {
             switch b {
             case UInt8(ascii: "\""):
                 let stringStart = i
-                i = skipString(object, from: i)
+                guard let end = skipString(object, from: i) else { return nil }  // unterminated: not an object
+                i = end
                 if depth == 1, memberStart != nil, let afterKey = Optional(i),
                     object[(stringStart + 1)..<(afterKey - 1)].elementsEqual(keyBytes)
                 {
@@ -162,26 +163,32 @@ enum TopLevelMember {
         return nil
     }
 
-    /// The byte range of the string value of top-level member `key` (quotes included), or nil when
-    /// the member is missing or its value is not a string.
-    static func range(of key: String, stringValuedIn object: ArraySlice<UInt8>) -> Range<Int>? {
+    /// The byte ranges of the string values of top-level member `key` (quotes included) — more
+    /// than one when the object repeats the key — or nil when one is missing a string value or
+    /// the bytes are not a well-formed object.
+    static func ranges(of key: String, stringValuedIn object: ArraySlice<UInt8>) -> [Range<Int>]? {
         let keyBytes = Array(key.utf8)
         var depth = 0
         var expectsKey = false
+        var found: [Range<Int>] = []
         var i = object.startIndex
         while i < object.endIndex {
             switch object[i] {
             case UInt8(ascii: "\""):
                 let stringStart = i
-                i = skipString(object, from: i)
+                guard let end = skipString(object, from: i) else { return nil }
+                i = end
                 guard depth == 1, expectsKey else { continue }
                 expectsKey = false
                 guard object[(stringStart + 1)..<(i - 1)].elementsEqual(keyBytes) else { continue }
                 var j = skipWhitespace(object, from: i)
                 guard j < object.endIndex, object[j] == UInt8(ascii: ":") else { return nil }
                 j = skipWhitespace(object, from: j + 1)
-                guard j < object.endIndex, object[j] == UInt8(ascii: "\"") else { return nil }
-                return j..<skipString(object, from: j)
+                guard j < object.endIndex, object[j] == UInt8(ascii: "\""), let valueEnd = skipString(object, from: j)
+                else { return nil }
+                found.append(j..<valueEnd)
+                i = valueEnd
+                continue
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 depth += 1
                 expectsKey = depth == 1 && object[i] == UInt8(ascii: "{")
@@ -194,10 +201,11 @@ enum TopLevelMember {
             }
             i += 1
         }
-        return nil
+        return found.isEmpty || depth != 0 ? nil : found
     }
 
-    private static func skipString(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int {
+    /// The index after the string starting at `start`, or nil when it is not terminated.
+    private static func skipString(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
         var i = start + 1
         while i < bytes.endIndex {
             switch bytes[i] {
@@ -206,7 +214,7 @@ enum TopLevelMember {
             default: i += 1
             }
         }
-        return i
+        return nil
     }
 
     private static func skipWhitespace(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int {

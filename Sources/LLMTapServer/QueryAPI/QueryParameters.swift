@@ -78,7 +78,7 @@ struct QueryParameters {
             }
             filter.status = code
         }
-        for (key, value) in all where key == "check" && !value.isEmpty {
+        for (key, value) in all where key == "check" {
             guard let check = UsageChecks(name: value) else {
                 throw APIError.badParameter("check", UsageChecks.names.map(\.0).joined(separator: ", "))
             }
