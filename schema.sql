@@ -58,16 +58,6 @@ CREATE INDEX calls_by_session ON calls (session_id, created_at) WHERE session_id
 
 CREATE INDEX calls_by_model ON calls (model, created_at);
 
-CREATE TABLE payloads (
-  call_id TEXT PRIMARY KEY NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
-  encoding TEXT NOT NULL CHECK (encoding IN ('zlib')),
-  request BLOB NOT NULL,                        -- the request body as received, compressed
-  request_size INTEGER NOT NULL CHECK (request_size >= 0),
-  response BLOB NOT NULL,                       -- the response bytes as received (a stream as streamed), compressed
-  response_size INTEGER NOT NULL CHECK (response_size >= 0),
-  response_content_encoding TEXT                -- the upstream's Content-Encoding, if the bytes are still encoded
-, digest BLOB /* set when payload retention dropped the bodies: the chain's record of them */) WITHOUT ROWID;
-
 CREATE TABLE messages (
   id INTEGER PRIMARY KEY,
   hash BLOB NOT NULL UNIQUE,                   -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
@@ -175,4 +165,23 @@ CREATE TABLE chain_checkpoints (
   created_at REAL NOT NULL,
   deleted INTEGER NOT NULL,                  -- calls deleted by this retention step
   signature BLOB NOT NULL                    -- HMAC-SHA256 of the above with the database's secret key
+);
+
+CREATE TABLE fragments (
+  hash BLOB PRIMARY KEY NOT NULL,   -- first 16 bytes of SHA-256 of the fragment's exact bytes
+  bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
+  size INTEGER NOT NULL CHECK (size >= 0),
+  last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
+) WITHOUT ROWID;
+
+CREATE TABLE "payloads" (
+  call_id TEXT NOT NULL UNIQUE REFERENCES calls (id) ON DELETE CASCADE,
+  encoding TEXT NOT NULL CHECK (encoding IN ('zlib')),
+  request BLOB NOT NULL,             -- the request body as received, compressed (or its template)
+  request_size INTEGER NOT NULL CHECK (request_size >= 0),
+  response BLOB NOT NULL,            -- the response bytes as received (a stream as streamed), compressed
+  response_size INTEGER NOT NULL CHECK (response_size >= 0),
+  response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
+  digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
+  request_format INTEGER NOT NULL DEFAULT 0  -- 0: the request as received; 1: a template over fragments
 );

@@ -20,7 +20,8 @@ let payloadBytes = arguments.count > 2 ? Int(arguments[2]) ?? 2_000 : 2_000
 
 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-bench-\(UUID().uuidString)")
 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(at: directory) }
+// BENCH_KEEP=1 keeps the database (its path is printed) to look at where the bytes go.
+defer { if ProcessInfo.processInfo.environment["BENCH_KEEP"] == nil { try? FileManager.default.removeItem(at: directory) } else { print("kept \(path)") } }
 let path = directory.appendingPathComponent("bench.sqlite").path
 
 let system = String(repeating: "You are a careful assistant. Answer briefly and cite sources. ", count: max(1, payloadBytes / 64))
@@ -76,6 +77,8 @@ runner.cancel()
 
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 let stats = recorder.stats
+// Closing the last connection checkpoints the WAL into the database: the size is what stays.
+try store.close()
 let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
 let diskBytes = files.reduce(0) { total, file in
     total + (((try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(file).path))?[.size] as? Int) ?? 0)
@@ -86,5 +89,5 @@ print("ingest rate      \(Int(Double(calls) / seconds)) calls/s")
 print("batches          \(stats.batches) (mean \(calls / max(stats.batches, 1)) calls per transaction)")
 print("spooled/dropped  \(stats.spooled)/\(stats.dropped)")
 print("raw bytes/call   \(requestBytes / calls)")
-print("disk bytes/call  \(diskBytes / calls) (database + WAL)")
+print("disk bytes/call  \(diskBytes / calls) (database, WAL checkpointed)")
 print("disk / raw       \(String(format: "%.1f", 100 * Double(diskBytes) / Double(max(requestBytes, 1)))) %")

@@ -38,6 +38,44 @@ enum Migrations {
             try db.execute(sql: "DROP TRIGGER calls_hourly_insert")
             try db.execute(sql: "DROP TRIGGER calls_session_insert")
         }
+        migrator.registerMigration("v6-request-fragments") { db in
+            // Request bodies as templates over shared fragments (PayloadFragments); older rows stay whole.
+            try db.execute(
+                sql: """
+                    CREATE TABLE fragments (
+                      hash BLOB PRIMARY KEY NOT NULL,   -- first 16 bytes of SHA-256 of the fragment's exact bytes
+                      bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
+                      size INTEGER NOT NULL CHECK (size >= 0),
+                      last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
+                    ) WITHOUT ROWID
+                    """)
+            // Payloads move to a rowid table. In the first schema's WITHOUT ROWID table a row of more
+            // than ~1 KB (most payloads) spilled into overflow pages, leaving most of each page empty:
+            // ~1.8 KB of every call's disk space was padding. Rows now fit in their leaf pages.
+            try db.execute(
+                sql: """
+                    CREATE TABLE payloads_v6 (
+                      call_id TEXT NOT NULL UNIQUE REFERENCES calls (id) ON DELETE CASCADE,
+                      encoding TEXT NOT NULL CHECK (encoding IN ('zlib')),
+                      request BLOB NOT NULL,             -- the request body as received, compressed (or its template)
+                      request_size INTEGER NOT NULL CHECK (request_size >= 0),
+                      response BLOB NOT NULL,            -- the response bytes as received (a stream as streamed), compressed
+                      response_size INTEGER NOT NULL CHECK (response_size >= 0),
+                      response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
+                      digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
+                      request_format INTEGER NOT NULL DEFAULT 0  -- 0: the request as received; 1: a template over fragments
+                    )
+                    """)
+            try db.execute(
+                sql: """
+                    INSERT INTO payloads_v6 (call_id, encoding, request, request_size, response, response_size,
+                      response_content_encoding, digest)
+                    SELECT call_id, encoding, request, request_size, response, response_size, response_content_encoding, digest
+                    FROM payloads
+                    """)
+            try db.execute(sql: "DROP TABLE payloads")
+            try db.execute(sql: "ALTER TABLE payloads_v6 RENAME TO payloads")
+        }
         return migrator
     }
 

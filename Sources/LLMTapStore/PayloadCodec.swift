@@ -70,41 +70,49 @@ enum PayloadCodec {
     }
 
     /// The original bytes; a payload compressed with a preset dictionary names it (by its
-    /// Adler-32) and gets it here.
-    static func decompress(_ data: Data, size: Int) throws -> [UInt8] {
+    /// Adler-32) and gets it here. `size`: the recorded length, checked; nil when unknown
+    /// (fragment templates), the output then grows as needed.
+    static func decompress(_ data: Data, size: Int?) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw Failure(description: "inflateInit failed")
         }
         defer { inflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: size + 1)  // one spare byte: more output than recorded is an error
-        let produced = try data.withUnsafeBytes { input -> Int in
-            try output.withUnsafeMutableBufferPointer { out -> Int in
-                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-                stream.avail_in = uInt(input.count)
-                stream.next_out = out.baseAddress
-                stream.avail_out = uInt(out.count)
-                while true {
+        // One spare byte: more output than recorded is an error.
+        var output = [UInt8](repeating: 0, count: size.map { $0 + 1 } ?? max(4096, data.count * 4))
+        let input = [UInt8](data)
+        var produced = 0
+        try input.withUnsafeBufferPointer { input in
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+            stream.avail_in = uInt(input.count)
+            while true {
+                let status = output.withUnsafeMutableBufferPointer { out -> Int32 in
+                    stream.next_out = out.baseAddress.map { $0 + produced }
+                    stream.avail_out = uInt(out.count - produced)
                     let status = inflate(&stream, Z_FINISH)
-                    switch status {
-                    case Z_STREAM_END:
-                        return Int(stream.total_out)
-                    case Z_NEED_DICT:
-                        guard let dictionary = PayloadDictionary.version(id: UInt32(stream.adler)) else {
-                            throw Failure(description: "payload compressed with an unknown dictionary \(stream.adler)")
-                        }
-                        let set = dictionary.bytes.withUnsafeBufferPointer {
-                            inflateSetDictionary(&stream, $0.baseAddress, uInt($0.count))
-                        }
-                        guard set == Z_OK else { throw Failure(description: "inflateSetDictionary: \(set)") }
-                    default:
-                        throw Failure(description: "inflate: \(status)")
+                    produced = out.count - Int(stream.avail_out)
+                    return status
+                }
+                switch status {
+                case Z_STREAM_END:
+                    return
+                case Z_NEED_DICT:
+                    guard let dictionary = PayloadDictionary.version(id: UInt32(stream.adler)) else {
+                        throw Failure(description: "payload compressed with an unknown dictionary \(stream.adler)")
                     }
+                    let set = dictionary.bytes.withUnsafeBufferPointer {
+                        inflateSetDictionary(&stream, $0.baseAddress, uInt($0.count))
+                    }
+                    guard set == Z_OK else { throw Failure(description: "inflateSetDictionary: \(set)") }
+                case Z_BUF_ERROR where size == nil && stream.avail_out == 0:
+                    output.append(contentsOf: repeatElement(0, count: output.count))  // unknown size: grow
+                default:
+                    throw Failure(description: "inflate: \(status)")
                 }
             }
         }
-        guard produced == size else { throw Failure(description: "payload is \(produced) bytes, \(size) recorded") }
-        output.removeLast(output.count - size)
+        if let size, produced != size { throw Failure(description: "payload is \(produced) bytes, \(size) recorded") }
+        output.removeLast(output.count - produced)
         return output
     }
 }

@@ -29,8 +29,22 @@ enum AuditChain {
         return Data(hasher.finalize())
     }
 
-    /// SHA-256 of a `payloads` row as first written (`Store.insertPayload` order). Kept in the
-    /// row when retention drops the bodies (`--retain-payloads`), so the chain still verifies.
+    /// The digest of a `payloads` row in `Store.insertPayload` order: its first seven columns,
+    /// and `request_format` when the request is a fragment template (rows written before
+    /// templates existed were digested without it).
+    static func payloadDigest(_ payload: [DatabaseValue]) -> Data {
+        let format = payload.count > 7 ? Int64.fromDatabaseValue(payload[7]) ?? 0 : 0
+        return digest(payload: format == 0 ? Array(payload.prefix(7)) : payload)
+    }
+
+    /// The payload columns `payloadDigest` reads, in order.
+    static let payloadColumns = [
+        "call_id", "encoding", "request", "request_size", "response", "response_size", "response_content_encoding",
+        "request_format",
+    ]
+
+    /// SHA-256 of payload values. Kept in the row when retention drops the bodies
+    /// (`--retain-payloads`), so the chain still verifies.
     static func digest(payload: [DatabaseValue]) -> Data {
         var hasher = SHA256()
         for value in payload { feed(value, into: &hasher) }
@@ -120,9 +134,7 @@ extension Store {
                 db,
                 sql: """
                     SELECT calls.rowid AS row_id, calls.chain_hash, \(columns),
-                      p.call_id AS p_call_id, p.encoding AS p_encoding, p.request AS p_request, p.request_size AS p_request_size,
-                      p.response AS p_response, p.response_size AS p_response_size,
-                      p.response_content_encoding AS p_response_content_encoding, p.digest AS p_digest
+                      \(AuditChain.payloadColumns.map { "p.\($0) AS p_\($0)" }.joined(separator: ", ")), p.digest AS p_digest
                     FROM calls LEFT JOIN payloads p ON p.call_id = calls.id ORDER BY calls.rowid
                     """)
             var chained = false
@@ -147,11 +159,7 @@ extension Store {
                     if let kept = row["p_digest"] as Data? {
                         payloadDigest = kept  // the bodies were dropped by payload retention
                     } else {
-                        let names = [
-                            "p_call_id", "p_encoding", "p_request", "p_request_size", "p_response", "p_response_size",
-                            "p_response_content_encoding",
-                        ]
-                        payloadDigest = AuditChain.digest(payload: names.map { row[$0] as DatabaseValue })
+                        payloadDigest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row["p_" + $0] as DatabaseValue })
                     }
                 }
                 let link = AuditChain.link(previous: previous, values: values, payloadDigest: payloadDigest)
@@ -163,6 +171,16 @@ extension Store {
                 previous = stored
             }
             report.head = report.verified > 0 ? Hex.string(previous) : nil
+            // Request fragments are named by their hash in the (chained) templates: each must still hash to it.
+            let fragments = try Row.fetchCursor(db, sql: "SELECT hash, bytes, size FROM fragments")
+            while let fragment = try fragments.next() {
+                let hash: Data = fragment["hash"]
+                let bytes = try? PayloadCodec.decompress(fragment["bytes"], size: fragment["size"])
+                guard let bytes, PayloadFragments.hash(bytes) == hash else {
+                    report.broken = ("fragment " + Hex.string(hash), 0, "a stored request fragment was changed")
+                    return report
+                }
+            }
             return report
         }
     }

@@ -20,9 +20,33 @@ extension Store {
         let statement = try db.cachedStatement(sql: "SELECT * FROM payloads WHERE call_id = ?")
         guard let payload = try Row.fetchOne(statement, arguments: [record.id]) else { return }
         guard (payload["digest"] as Data?) == nil else { return }  // dropped by payload retention
-        record.requestBody = try PayloadCodec.decompress(payload["request"], size: payload["request_size"])
+        let requestSize: Int = payload["request_size"]
+        if (payload["request_format"] as Int?) == 1 {
+            record.requestBody = try Self.assemble(PayloadCodec.decompress(payload["request"], size: nil), size: requestSize, db: db)
+        } else {
+            record.requestBody = try PayloadCodec.decompress(payload["request"], size: requestSize)
+        }
         record.responseBody = try PayloadCodec.decompress(payload["response"], size: payload["response_size"])
         record.responseContentEncoding = payload["response_content_encoding"]
+    }
+
+    /// A request body from its template and the fragments it names.
+    static func assemble(_ template: [UInt8], size: Int, db: Database) throws -> [UInt8] {
+        let fetch = try db.cachedStatement(sql: "SELECT bytes, size FROM fragments WHERE hash = ?")
+        var body: [UInt8] = []
+        body.reserveCapacity(size)
+        for piece in try PayloadFragments.pieces(template) {
+            switch piece {
+            case .literal(let bytes): body.append(contentsOf: bytes)
+            case .fragment(let hash):
+                guard let row = try Row.fetchOne(fetch, arguments: [hash]) else {
+                    throw PayloadCodec.Failure(description: "request fragment \(Hex.string(hash)) is missing")
+                }
+                body.append(contentsOf: try PayloadCodec.decompress(row["bytes"], size: row["size"]))
+            }
+        }
+        guard body.count == size else { throw PayloadCodec.Failure(description: "request is \(body.count) bytes, \(size) recorded") }
+        return body
     }
 
     /// Calls in creation order, newest last (tests and the CLI; the query API pages).

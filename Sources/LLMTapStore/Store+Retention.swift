@@ -50,8 +50,22 @@ extension Store {
             }
             total += deleted
             if deleted > 0 { try await reclaimSpace() }
-            if deleted < batchSize { return total }
+            if deleted < batchSize {
+                if total > 0 { try await dropFragments(usedOnlyBefore: bound) }
+                return total
+            }
         }
+    }
+
+    /// Request fragments that only calls before `rowID` used, once those calls or their
+    /// payloads are gone. Every fragment records the newest call that used it, up to the
+    /// writer's slack (`FragmentCache`), so only those that far behind go.
+    func dropFragments(usedOnlyBefore rowID: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "DELETE FROM fragments WHERE last_rowid < ?", arguments: [rowID - fragmentCache.slack])
+        }
+        try await reclaimSpace()
     }
 
     /// `--retain-payloads`: drops the request and response bodies of calls created before
@@ -61,6 +75,10 @@ extension Store {
     /// - Returns: how many payloads were dropped.
     @discardableResult
     public func dropPayloads(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
+        // Calls before this one were all made before the cutoff: their payloads all go.
+        let bound = try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(rowid) FROM calls WHERE created_at >= ?", arguments: [cutoff])
+        } ?? Int64.max
         var total = 0
         while true {
             let dropped = try await pool.write { db -> Int in
@@ -74,15 +92,17 @@ extension Store {
                 let drop = try db.cachedStatement(
                     sql: "UPDATE payloads SET request = x'', response = x'', digest = ? WHERE call_id = ?")
                 for row in rows {
-                    let names = ["call_id", "encoding", "request", "request_size", "response", "response_size", "response_content_encoding"]
-                    let digest = AuditChain.digest(payload: names.map { row[$0] as DatabaseValue })
+                    let digest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row[$0] as DatabaseValue })
                     try drop.execute(arguments: [digest, row["call_id"] as String])
                 }
                 return rows.count
             }
             total += dropped
             if dropped > 0 { try await reclaimSpace() }
-            if dropped < batchSize { return total }
+            if dropped < batchSize {
+                if total > 0 { try await dropFragments(usedOnlyBefore: bound) }
+                return total
+            }
         }
     }
 

@@ -14,13 +14,23 @@ extension Store {
     struct PreparedCall: Sendable {
         var id: String
         var values: [DatabaseValue]
+        /// `insertPayload`'s values; the request a template when `fragments` is not empty.
         var payload: [DatabaseValue]?
+        var fragments: [PreparedFragment] = []
         var thread: Thread?
         var needsSession: Bool
         var keyFingerprint: String?
         var tags: [String: String]
         var chatInput: String?
         var output: String?
+    }
+
+    /// A piece of a request body stored once (`PayloadFragments`); compressed ahead when it is
+    /// likely new, or in the write when a fragment thought stored was not.
+    struct PreparedFragment: Sendable {
+        var hash: Data
+        var raw: ArraySlice<UInt8>
+        var compressed: Data?
     }
 
     /// A call's conversation: its context messages and its reply, normalized and hashed.
@@ -41,18 +51,30 @@ extension Store {
         }
     }
 
-    static func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
+    static func prepare(_ batch: [CallRecord], fragmentsStored: FragmentCache? = nil) throws -> PreparedBatch {
         let compressor = try PayloadCodec.Compressor()
         var calls: [PreparedCall] = []
         calls.reserveCapacity(batch.count)
         for record in batch {
             var payload: [DatabaseValue]?
+            var fragments: [PreparedFragment] = []
             if !record.noLog {
-                let compressed = try compressor.compress(record)
+                let slices = PayloadFragments.slices(record.requestBody)
+                var request = record.requestBody
+                if !slices.isEmpty {
+                    fragments = try slices.map { slice in
+                        let raw = record.requestBody[slice]
+                        let hash = PayloadFragments.hash(raw)
+                        let known = fragmentsStored?.contains(hash) ?? false
+                        return PreparedFragment(hash: hash, raw: raw, compressed: known ? nil : try compressor.compress(Array(raw)))
+                    }
+                    request = PayloadFragments.template(record.requestBody, slices: slices, hashes: fragments.map(\.hash))
+                }
                 payload = [
-                    record.id.databaseValue, "zlib".databaseValue, compressed.request.databaseValue,
-                    record.requestBody.count.databaseValue, compressed.response.databaseValue,
+                    record.id.databaseValue, "zlib".databaseValue, try compressor.compress(request).databaseValue,
+                    record.requestBody.count.databaseValue, try compressor.compress(record.responseBody).databaseValue,
                     record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
+                    (fragments.isEmpty ? 0 : 1).databaseValue,
                 ]
             }
             var thread: Thread?
@@ -64,7 +86,7 @@ extension Store {
             calls.append(
                 PreparedCall(
                     id: record.id, values: values(record, storingContext: thread == nil), payload: payload,
-                    thread: thread,
+                    fragments: fragments, thread: thread,
                     needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
                     chatInput: record.chatInput, output: record.output))
         }
@@ -78,6 +100,7 @@ extension Store {
     @discardableResult
     func write(_ batch: PreparedBatch) async throws -> [String: String] {
         let nodes = nodeCache
+        let fragmentsStored = fragmentCache
         return try await pool.write { db in
             var assigned: [String: String] = [:]
             var head = try AuditChain.head(db)
@@ -87,6 +110,10 @@ extension Store {
             let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
             let insertSearch = try db.cachedStatement(
                 sql: "INSERT INTO calls_fts (rowid, chat_input, output) VALUES (?, ?, ?)")
+            let touchFragment = try db.cachedStatement(
+                sql: "UPDATE fragments SET last_rowid = max(last_rowid, ?) WHERE hash = ?")
+            let insertFragment = try db.cachedStatement(
+                sql: "INSERT INTO fragments (hash, bytes, size, last_rowid) VALUES (?, ?, ?, ?)")
             for call in batch.calls {
                 var values = call.values
                 if let thread = call.thread {
@@ -101,7 +128,7 @@ extension Store {
                     }
                 }
                 let link = AuditChain.link(
-                    previous: head, values: values, payloadDigest: call.payload.map { AuditChain.digest(payload: $0) })
+                    previous: head, values: values, payloadDigest: call.payload.map { AuditChain.payloadDigest($0) })
                 values[Self.column("chain_hash")] = link.databaseValue
                 try insertCall.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { continue }
@@ -109,6 +136,16 @@ extension Store {
                 sums.add(values)
                 let rowID = db.lastInsertedRowID
                 if let payload = call.payload { try insertPayload.execute(arguments: StatementArguments(payload)) }
+                for fragment in call.fragments where fragmentsStored.needsTouch(fragment.hash, at: rowID) {
+                    // `last_rowid`: the newest call that uses it, give or take the cache's slack;
+                    // retention frees fragments no kept call uses.
+                    try touchFragment.execute(arguments: [rowID, fragment.hash])
+                    if db.changesCount == 0 {
+                        let compressed = try fragment.compressed ?? PayloadCodec.compress(Array(fragment.raw))
+                        try insertFragment.execute(arguments: [fragment.hash, compressed, fragment.raw.count, rowID])
+                    }
+                    fragmentsStored.stored(fragment.hash, at: rowID)
+                }
                 for (key, value) in call.tags { try insertTag.execute(arguments: [call.id, key, value]) }
                 if call.chatInput != nil || call.output != nil {
                     try insertSearch.execute(arguments: [rowID, call.chatInput, call.output])
@@ -122,7 +159,7 @@ extension Store {
     /// Prepares and writes a batch (spool replays, `llmtap import`, tests); calls already present are left alone.
     @discardableResult
     public func insert(_ batch: [CallRecord]) async throws -> [String: String] {
-        try await write(Self.prepare(batch))
+        try await write(Self.prepare(batch, fragmentsStored: fragmentCache))
     }
 
     static let callColumns = [
@@ -144,8 +181,8 @@ extension Store {
 
     static let insertPayload = """
         INSERT OR IGNORE INTO payloads
-        (call_id, encoding, request, request_size, response, response_size, response_content_encoding)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        (call_id, encoding, request, request_size, response, response_size, response_content_encoding, request_format)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// The `calls` row. A message-list context is not stored here but as the path to

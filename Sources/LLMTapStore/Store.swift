@@ -12,6 +12,8 @@ public final class Store: Sendable {
     private let opened: Mutex<(pool: DatabasePool, file: FileIdentity?)>
     private let configuration: Configuration
     let nodeCache = NodeCache()
+    /// Hashes of request fragments known to be stored (a hint: the write checks).
+    let fragmentCache: FragmentCache
 
     /// Opens (creating if needed) and migrates the database at `path`.
     /// - Parameters:
@@ -19,8 +21,13 @@ public final class Store: Sendable {
     ///     before failing (the Recorder then spools the batch rather than wait longer).
     ///   - fullSync: fsync the WAL at every commit (`--durability sync`), so a committed
     ///     call survives a power loss too, not only a crash of llmtap.
-    public init(path: String, busyTimeout: TimeInterval = 0.25, fullSync: Bool = false) throws {
+    ///   - fragmentSlack: how many calls a request fragment's `last_rowid` may lag behind
+    ///     before the writer rewrites it (see `FragmentCache`).
+    public init(path: String, busyTimeout: TimeInterval = 0.25, fullSync: Bool = false, fragmentSlack: Int64 = 100_000)
+        throws
+    {
         self.path = path
+        fragmentCache = FragmentCache(slack: fragmentSlack)
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
@@ -60,6 +67,7 @@ public final class Store: Sendable {
         let pool = try Self.open(path, configuration)
         opened.withLock { $0 = (pool, FileIdentity(path: path)) }
         nodeCache.removeAll()
+        fragmentCache.removeAll()
     }
 
     /// The schema as `schema.sql` holds it: every CREATE statement in creation order.
@@ -83,6 +91,33 @@ public final class Store: Sendable {
     /// Runs `PRAGMA integrity_check`; `"ok"` when the file is sound.
     public func integrityCheck() throws -> String {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+
+    /// Fragments recently written, with the `last_rowid` last stored for each (bounded), so
+    /// their bytes need not be compressed again, and `last_rowid` is rewritten only when it
+    /// falls `slack` calls behind. Retention keeps that slack in hand (`dropFragments`).
+    final class FragmentCache: Sendable {
+        private let stored = Mutex([Data: Int64]())
+        static let limit = 100_000
+        let slack: Int64
+
+        init(slack: Int64) { self.slack = slack }
+
+        func contains(_ hash: Data) -> Bool { stored.withLock { $0[hash] != nil } }
+
+        /// Whether a call at `rowID` must rewrite the fragment's `last_rowid`.
+        func needsTouch(_ hash: Data, at rowID: Int64) -> Bool {
+            stored.withLock { $0[hash].map { rowID - $0 >= slack } ?? true }
+        }
+
+        func stored(_ hash: Data, at rowID: Int64) {
+            stored.withLock { map in
+                if map.count >= Self.limit { map.removeAll(keepingCapacity: true) }
+                map[hash] = rowID
+            }
+        }
+
+        func removeAll() { stored.withLock { $0.removeAll() } }
     }
 
     /// Device and inode of a file, to notice it was deleted or replaced.

@@ -61,6 +61,16 @@ struct ClientFaultTests {
             // Hundreds of idle keep-alive connections hold every slot...
             var idle: [RawConnection] = []
             for _ in 0..<limit { idle.append(try await RawConnection(port: tap.proxyPort)) }
+            // Connected is not yet accepted (a busy machine's listen backlog drops and retries
+            // SYNs): wait until llmtap holds them all, so the next one is the one too many.
+            var held = 0
+            for _ in 0..<200 where held < limit {
+                let metrics = try await tap.api("/metrics").body
+                held = metrics.split(separator: "\n").first { $0.hasPrefix("llmtap_client_connections ") }
+                    .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+                if held < limit { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(held == limit)
             // ...so one more is answered 503 in OpenAI's error shape and closed.
             let extra = try await RawConnection(port: tap.proxyPort)
             try await extra.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -37,7 +37,7 @@ struct SchemaEvolutionTests {
         try queue.close()
 
         let store = try Store(path: directory.databasePath)
-        #expect(try store.appliedMigrations() == ["v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums"])
+        #expect(try store.appliedMigrations() == ["v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums", "v6-request-fragments"])
         let old = try #require(try store.call(id: "old-1"))
         #expect(old.output == "hi there" && old.context == .string("hello") && old.tags == ["team": "a"])
         #expect(old.requestBody == Array(#"{"model":"gpt-4o-mini","prompt":"hello"}"#.utf8))

@@ -1,0 +1,203 @@
+import Crypto
+import Foundation
+
+/// Request bodies stored as a template over shared fragments.
+///
+/// A chat client sends the whole conversation again on every turn — and the system prompt and
+/// tool definitions on every call — so the raw request bodies of a 20-turn session repeat the
+/// same bytes 20 times. Compression works within one body; this works across them: each
+/// element of the body's top-level `messages`, `input` or `tools` array (and a long top-level
+/// `system` or `instructions` string) of at least `minimumBytes` is stored once in `fragments`,
+/// keyed by the SHA-256 of its exact bytes, and the body becomes a template — literal bytes
+/// and fragment hashes — that gives back the exact original bytes.
+///
+/// The template, with the hashes, is what the payload row holds and the audit chain covers; a
+/// fragment whose bytes no longer hash to its key is caught by `verifyChain`.
+enum PayloadFragments {
+    static let minimumBytes = 128
+    static let arrayKeys: Set<[UInt8]> = [Array("messages".utf8), Array("input".utf8), Array("tools".utf8)]
+    static let stringKeys: Set<[UInt8]> = [Array("system".utf8), Array("instructions".utf8)]
+
+    /// 16 bytes of SHA-256, as message hashes.
+    static func hash<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Data {
+        var hasher = SHA256()
+        hasher.update(data: Array(bytes))
+        return Data(hasher.finalize().prefix(16))
+    }
+
+    /// The byte ranges worth storing once, in order; none when the body is not a JSON object.
+    static func slices(_ body: [UInt8]) -> [Range<Int>] {
+        var scanner = Scanner(bytes: body)
+        return (try? scanner.topLevelSlices()) ?? []
+    }
+
+    /// A template: literal runs and fragment hashes, in order.
+    enum Piece: Equatable {
+        case literal(ArraySlice<UInt8>)
+        case fragment(Data)
+    }
+
+    /// `0x00, varint length, bytes` for a literal; `0x01, 16 hash bytes` for a fragment.
+    static func template(_ body: [UInt8], slices: [Range<Int>], hashes: [Data]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count / 4 + 64)
+        var copied = 0
+        func literal(_ bytes: ArraySlice<UInt8>) {
+            guard !bytes.isEmpty else { return }
+            out.append(0)
+            var n = UInt64(bytes.count)
+            repeat {
+                out.append(UInt8(n & 0x7F) | (n > 0x7F ? 0x80 : 0))
+                n >>= 7
+            } while n > 0
+            out.append(contentsOf: bytes)
+        }
+        for (slice, hash) in zip(slices, hashes) {
+            literal(body[copied..<slice.lowerBound])
+            out.append(1)
+            out.append(contentsOf: hash)
+            copied = slice.upperBound
+        }
+        literal(body[copied...])
+        return out
+    }
+
+    static func pieces(_ template: [UInt8]) throws -> [Piece] {
+        var pieces: [Piece] = []
+        var i = 0
+        while i < template.count {
+            let tag = template[i]
+            i += 1
+            switch tag {
+            case 0:
+                var length: UInt64 = 0
+                var shift: UInt64 = 0
+                while true {
+                    guard i < template.count, shift < 63 else { throw PayloadCodec.Failure(description: "bad template") }
+                    let byte = template[i]
+                    i += 1
+                    length |= UInt64(byte & 0x7F) << shift
+                    shift += 7
+                    if byte & 0x80 == 0 { break }
+                }
+                guard length <= UInt64(template.count - i) else { throw PayloadCodec.Failure(description: "bad template") }
+                pieces.append(.literal(template[i..<(i + Int(length))]))
+                i += Int(length)
+            case 1:
+                guard template.count - i >= 16 else { throw PayloadCodec.Failure(description: "bad template") }
+                pieces.append(.fragment(Data(template[i..<(i + 16)])))
+                i += 16
+            default:
+                throw PayloadCodec.Failure(description: "bad template")
+            }
+        }
+        return pieces
+    }
+
+    /// Scans a JSON object's bytes without decoding them.
+    struct Scanner {
+        struct Malformed: Error {}
+        let bytes: [UInt8]
+        var i = 0
+
+        mutating func topLevelSlices() throws -> [Range<Int>] {
+            var found: [Range<Int>] = []
+            skipSpace()
+            try expect(UInt8(ascii: "{"))
+            skipSpace()
+            if peek == UInt8(ascii: "}") { return [] }
+            while true {
+                skipSpace()
+                let keyStart = i
+                try skipString()
+                let key = Array(bytes[(keyStart + 1)..<(i - 1)])
+                skipSpace()
+                try expect(UInt8(ascii: ":"))
+                skipSpace()
+                let valueStart = i
+                if PayloadFragments.arrayKeys.contains(key), peek == UInt8(ascii: "[") {
+                    i += 1
+                    skipSpace()
+                    if peek == UInt8(ascii: "]") {
+                        i += 1
+                    } else {
+                        while true {
+                            skipSpace()
+                            let elementStart = i
+                            try skipValue()
+                            if i - elementStart >= minimumBytes { found.append(elementStart..<i) }
+                            skipSpace()
+                            if peek == UInt8(ascii: ",") { i += 1; continue }
+                            try expect(UInt8(ascii: "]"))
+                            break
+                        }
+                    }
+                } else {
+                    try skipValue()
+                    if PayloadFragments.stringKeys.contains(key), bytes[valueStart] == UInt8(ascii: "\""), i - valueStart >= minimumBytes {
+                        found.append(valueStart..<i)
+                    }
+                }
+                skipSpace()
+                if peek == UInt8(ascii: ",") { i += 1; continue }
+                try expect(UInt8(ascii: "}"))
+                return found
+            }
+        }
+
+        var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+        mutating func expect(_ byte: UInt8) throws {
+            guard peek == byte else { throw Malformed() }
+            i += 1
+        }
+
+        mutating func skipSpace() {
+            while let b = peek, b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 }
+        }
+
+        mutating func skipString() throws {
+            try expect(UInt8(ascii: "\""))
+            while let b = peek {
+                i += 1
+                if b == UInt8(ascii: "\\") {
+                    guard peek != nil else { throw Malformed() }
+                    i += 1
+                } else if b == UInt8(ascii: "\"") {
+                    return
+                }
+            }
+            throw Malformed()
+        }
+
+        mutating func skipValue() throws {
+            guard let b = peek else { throw Malformed() }
+            switch b {
+            case UInt8(ascii: "\""): try skipString()
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                var depth = 0
+                while let c = peek {
+                    switch c {
+                    case UInt8(ascii: "\""): try skipString(); continue
+                    case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                        depth -= 1
+                        if depth == 0 {
+                            i += 1
+                            return
+                        }
+                    default: break
+                    }
+                    i += 1
+                }
+                throw Malformed()
+            default:
+                let start = i
+                while let c = peek, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09].contains(c) {
+                    i += 1
+                }
+                guard i > start else { throw Malformed() }
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import GRDB
+import LLMTapCore
+import Testing
+
+@testable import LLMTapStore
+
+/// Request bodies of multi-turn sessions stored as templates over shared fragments: exact
+/// bytes back, each message stored once, fragments covered by `verify` and freed by retention.
+struct FragmentTests {
+    static let words = "book edition catalogue index author chapter shelf order price stock review series cover paper print reader page title volume atlas novel poem essay letter map guide".split(separator: " ")
+
+    /// Varied text (repeated text would flatter any compressor), the same for the same seed.
+    static func text(_ seed: Int, words count: Int) -> String {
+        var state = UInt64(truncatingIfNeeded: seed) &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return String(words[Int(state >> 33) % words.count])
+        }.joined(separator: " ")
+    }
+
+    static let system = "You are the support assistant of a bookshop. " + text(1, words: 300)
+
+    /// A `turns`-turn session as a chat client sends it: the whole history every time.
+    static func session(_ name: String, turns: Int, createdAt: Double, system: String = system) -> [CallRecord] {
+        var messages: [JSONValue] = [.object(["role": .string("system"), "content": .string(system)])]
+        return (0..<turns).map { turn in
+            messages.append(.object([
+                "role": .string("user"),
+                "content": .string("Turn \(turn): " + text(name.hashValue &+ turn, words: 12)),
+            ]))
+            // Spaced and ordered as a client would, not canonically.
+            let body = #"{"model": "gpt-4o-mini", "messages": ["#
+                + messages.map { message in
+                    #"{"role": "\#(message["role"]!.stringValue!)", "content": \#(JSONValue.string(message["content"]!.stringValue!).canonicalText)}"#
+                }.joined(separator: ", ") + #"], "stream": true}"#
+            var record = CallRecord(
+                createdAt: createdAt + Double(turn), provider: "openai", endpoint: "/v1/chat/completions", apiFormat: "openai.chat")
+            record.sessionID = name
+            record.sessionSource = .header
+            record.requestBody = Array(body.utf8)
+            record.responseBody = Array("data: {\"choices\":[{\"delta\":{\"content\":\"Answer \(turn) for \(name).\"}}]}\n\ndata: [DONE]\n\n".utf8)
+            let answer = "We have \(turn) of them. " + text(name.hashValue &+ 1000 &+ turn, words: 40)
+            messages.append(.object(["role": .string("assistant"), "content": .string(answer)]))
+            return record
+        }
+    }
+
+    @Test func sessionsGiveBackExactBytesAndStoreEachMessageOnce() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        let calls = Self.session("s1", turns: 20, createdAt: 1_700_000_000)
+        try await store.insert(calls)
+        for call in calls { #expect(try store.call(id: call.id)?.requestBody == call.requestBody) }
+
+        let (fragments, stored, templated) = try await store.pool.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM fragments")!,
+                try Int.fetchOne(db, sql: "SELECT sum(length(request)) FROM payloads")! + Int.fetchOne(db, sql: "SELECT sum(length(bytes)) FROM fragments")!,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 1")!
+            )
+        }
+        // Each long message once: the system prompt, the answers, the user turns over the size for a fragment.
+        #expect(fragments == Self.fragmentHashes(calls).count)
+        #expect(fragments >= 1 + 19)
+        #expect(templated == 20)
+        // Compressed whole, the same bodies take far more.
+        let compressor = try PayloadCodec.Compressor()
+        let whole = try calls.reduce(0) { $0 + (try compressor.compress($1.requestBody).count) }
+        #expect(stored * 3 < whole * 2, "\(stored) bytes stored, \(whole) compressed whole")
+        #expect(try store.verifyChain().broken == nil)
+    }
+
+    /// The distinct fragments of these calls' request bodies.
+    static func fragmentHashes(_ calls: [CallRecord]) -> Set<Data> {
+        Set(calls.flatMap { call in PayloadFragments.slices(call.requestBody).map { PayloadFragments.hash(call.requestBody[$0]) } })
+    }
+
+    @Test func bodiesThatAreNotObjectsOrHaveNothingLongStayWhole() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        var records = [
+            sampleRecord(1, payload: "not json at all " + String(repeating: "x", count: 300)),
+            sampleRecord(2, payload: #"{"model":"m","messages":[{"role":"user","content":"short"}]}"#),
+            sampleRecord(3, payload: #"{"model":"m","messages":[{"role":"user","content":""# + String(repeating: "y", count: 300)),
+        ]
+        records[0].createdAt = 1
+        try await store.insert(records)
+        for record in records { #expect(try store.call(id: record.id)?.requestBody == record.requestBody) }
+        let templated = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 1")! }
+        #expect(templated == 0)
+    }
+
+    @Test func verifyCatchesAnEditedFragment() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        try await store.insert(Self.session("s1", turns: 3, createdAt: 1_700_000_000))
+        #expect(try store.verifyChain().broken == nil)
+        let forged = try PayloadCodec.compress(Array(Self.system.replacingOccurrences(of: "brief", with: "rude ").utf8))
+        try await store.pool.write { db in
+            try db.execute(sql: "UPDATE fragments SET bytes = ? WHERE size = (SELECT max(size) FROM fragments)", arguments: [forged])
+            #expect(db.changesCount == 1)
+        }
+        let report = try store.verifyChain()
+        #expect(report.broken?.id.hasPrefix("fragment ") == true)
+    }
+
+    @Test func retentionKeepsFragmentsTheWriterMayNotHaveTouched() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)  // the default slack: last_rowid may lag
+        let old = Self.session("old", turns: 5, createdAt: 1_000)
+        let new = Self.session("new", turns: 5, createdAt: 2_000_000_000)
+        try await store.insert(old)
+        try await store.insert(new)
+        #expect(try await store.prune(before: 1_000_000) == 5)
+        for call in new { #expect(try store.call(id: call.id)?.requestBody == call.requestBody) }
+        #expect(try store.verifyChain().broken == nil)
+    }
+
+    @Test(arguments: [false, true])
+    func retentionFreesFragmentsNoKeptCallUses(payloadsOnly: Bool) async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath, fragmentSlack: 0)
+        let old = Self.session("old", turns: 5, createdAt: 1_000)
+        let new = Self.session("new", turns: 5, createdAt: 2_000_000_000)  // same system prompt
+        try await store.insert(old)
+        try await store.insert(new)
+        let before = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM fragments")! }
+        #expect(before == Self.fragmentHashes(old + new).count)
+        if payloadsOnly {
+            #expect(try await store.dropPayloads(before: 1_000_000) == 5)
+        } else {
+            #expect(try await store.prune(before: 1_000_000) == 5)
+        }
+        let after = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM fragments")! }
+        #expect(after == Self.fragmentHashes(new).count)  // the old session's own fragments went; the shared prompt stays
+        #expect(after < before)
+        for call in new { #expect(try store.call(id: call.id)?.requestBody == call.requestBody) }
+        #expect(try store.verifyChain().broken == nil)
+    }
+}
