@@ -6,14 +6,25 @@ import LLMTapTestSupport
 import Testing
 
 struct SecretsTests {
-    /// After calls carrying a provider key in every header form, its bytes are in no file llmtap wrote.
+    /// After calls carrying a provider key in every header form, its bytes are in no file llmtap
+    /// wrote, no log line (at `trace`, where the HTTP client logs too), no metric, no API answer.
     @Test func providerKeysNeverReachTheDisk() async throws {
-        let store = try await Tap.run(configure: { $0.recorder.capacity = 1 }) { tap in
+        let logs = LogCapture()
+        let store = try await Tap.run(logs: logs, configure: { $0.recorder.capacity = 1 }) { tap in
             for headers in [[], [("x-api-key", Tap.secretKey)], [("api-key", Tap.secretKey)]] {
                 let response = try await tap.post(body: WireSamples.request(stream: true), headers: headers)
                 _ = await Tap.read(response)
             }
+            #expect(await eventually { tap.app.recorder.stats.written == 3 })
+            let id = try #require(try await tap.api("/api/requests").json?["requests"]?[0]?["id"]?.stringValue)
+            for path in ["/api/requests", "/api/requests/\(id)", "/api/requests/\(id)/raw", "/api/sessions", "/metrics", "/api/stats"] {
+                let answer = try await tap.api(path)
+                #expect(answer.status == 200)
+                #expect(!answer.body.contains(Tap.secretKey), "key in \(path)")
+            }
         }
+        #expect(!logs.lines.isEmpty)
+        for line in logs.lines { #expect(!line.contains(Tap.secretKey), "key in a log line: \(line.prefix(200))") }
         let calls = try store.calls()
         #expect(calls.count == 3)
         #expect(Set(calls.compactMap(\.keyFingerprint)).count == 1)  // one key, one fingerprint

@@ -58,6 +58,7 @@ struct Tap: Sendable {
     static func run(
         upstream: FakeUpstream = FakeUpstream(),
         upstreamURL: String? = nil,
+        logs: LogCapture? = nil,
         configure: @Sendable (inout LLMTapConfiguration) -> Void = { _ in },
         _ body: @Sendable (Tap) async throws -> Void
     ) async throws -> Store {
@@ -74,8 +75,8 @@ struct Tap: Sendable {
             configuration.providers["ollama"] = "http://localhost:\(upstreamPort)"
             configuration.recorder.flushInterval = .milliseconds(1)
             configure(&configuration)
-            var logger = Logger(label: "llmtap-test")
-            logger.logLevel = .warning
+            var logger = logs.map { capture in Logger(label: "llmtap-test") { _ in capture } } ?? Logger(label: "llmtap-test")
+            logger.logLevel = logs == nil ? .warning : .trace
             let (ports, portsContinuation) = AsyncStream<(Listener, Int)>.makeStream()
             let app = try buildApplication(configuration, logger: logger) { listener, port in
                 portsContinuation.yield((listener, port))
@@ -103,5 +104,25 @@ struct Tap: Sendable {
             }
         }
         return try Store(path: directory.appendingPathComponent("llmtap.sqlite").path)
+    }
+}
+
+/// Every log line llmtap writes during a run (at `trace`, the most it ever says).
+final class LogCapture: LogHandler, @unchecked Sendable {  // lines are guarded by the lock
+    private let lock = NSLock()
+    private var captured: [String] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    var lines: [String] { lock.withLock { captured } }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        lock.withLock { captured.append("\(event.level) \(event.message) \(all)") }
     }
 }
