@@ -47,9 +47,10 @@ public struct CallFilter: Sendable {
                 arguments.append(tag.key)
             }
         }
-        if let text {
+        // Text of only white space (a no-break space, say) has no word to search for: no filter.
+        if let text, case let query = Self.ftsQuery(text), !query.isEmpty {
             clauses.append("calls.rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
-            arguments.append(Self.ftsQuery(text))
+            arguments.append(query)
         }
         if let sessionID { clauses.append("calls.session_id = ?"); arguments.append(sessionID) }
         if let status { clauses.append("calls.http_status = ?"); arguments.append(status) }
