@@ -15,9 +15,7 @@ extension Store {
     @discardableResult
     public func prune(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
         let key = try SecretKeyFile.load(path: path + ".fingerprint-key")
-        let bound = try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(rowid) FROM calls WHERE created_at >= ?", arguments: [cutoff])
-        } ?? Int64.max
+        let bound = try await firstRowID(madeAtOrAfter: cutoff)
         var total = 0
         while true {
             let deleted = try await pool.write { db -> Int in
@@ -57,6 +55,14 @@ extension Store {
         }
     }
 
+    /// The first call (in write order) made at or after `cutoff`; every call written before it
+    /// was made before the cutoff. `Int64.max` when there is none.
+    func firstRowID(madeAtOrAfter cutoff: Double) async throws -> Int64 {
+        try await pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT min(rowid) FROM calls WHERE created_at >= ?", arguments: [cutoff])
+        } ?? Int64.max
+    }
+
     /// Request fragments that only calls before `rowID` used, once those calls or their
     /// payloads are gone. Every fragment records the newest call that used it, up to the
     /// writer's slack (`FragmentCache`), so only those that far behind go.
@@ -76,9 +82,7 @@ extension Store {
     @discardableResult
     public func dropPayloads(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
         // Calls before this one were all made before the cutoff: their payloads all go.
-        let bound = try await pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT min(rowid) FROM calls WHERE created_at >= ?", arguments: [cutoff])
-        } ?? Int64.max
+        let bound = try await firstRowID(madeAtOrAfter: cutoff)
         var total = 0
         while true {
             let dropped = try await pool.write { db -> Int in
