@@ -151,10 +151,16 @@ struct CallObservation: Sendable {
     /// The response body with its content coding undone, for parsing.
     private func decodedBody() -> ByteBuffer? {
         guard let coding = contentEncoding else { return responseBytes }
-        var copy = responseBytes
+        return Self.decode(responseBytes, coding: coding)
+    }
+
+    /// Bytes in a content coding llmtap accepts (`gzip`, `deflate`; see `HeaderPolicy`), decoded;
+    /// nil for another coding or bytes that do not decode.
+    static func decode(_ bytes: ByteBuffer, coding: String) -> ByteBuffer? {
+        var copy = bytes
         switch coding {
         case "gzip", "x-gzip": return try? copy.decompress(with: .gzip(), maxSize: 256 << 20)
-        case "deflate": return (try? copy.decompress(with: .zlib(), maxSize: 256 << 20))
+        case "deflate": return try? copy.decompress(with: .zlib(), maxSize: 256 << 20)
         default: return nil
         }
     }

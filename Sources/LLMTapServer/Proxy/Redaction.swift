@@ -1,4 +1,3 @@
-import CompressNIO
 import LLMTapCore
 import NIOCore
 
@@ -17,14 +16,7 @@ extension CallRecord {
         errorMessage = errorMessage.map(redactor.redact)
         requestBody = redactor.redact(bytes: requestBody)
         if let coding = responseContentEncoding {
-            var encoded = ByteBuffer(bytes: responseBody)
-            let algorithm: CompressionAlgorithm? =
-                switch coding {
-                case "gzip", "x-gzip": .gzip()
-                case "deflate": .zlib()
-                default: nil
-                }
-            guard let algorithm, let decoded = try? encoded.decompress(with: algorithm, maxSize: 256 << 20) else {
+            guard let decoded = CallObservation.decode(ByteBuffer(bytes: responseBody), coding: coding) else {
                 // A coding llmtap cannot undo: the bytes cannot be searched, so they are not kept.
                 responseBody = []
                 return
