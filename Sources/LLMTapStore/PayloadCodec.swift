@@ -1,6 +1,5 @@
 import CZlib
 import Foundation
-import LLMTapCore
 
 /// zlib (RFC 1950) compression of the raw request and response bytes, with a preset
 /// dictionary of the strings chat payloads repeat (`PayloadDictionary`): a 1 KB body has
@@ -10,11 +9,6 @@ import LLMTapCore
 /// zlib is called directly: CompressNIO, which llmtap uses for HTTP content codings, has no
 /// way to set a dictionary.
 enum PayloadCodec {
-    struct Compressed {
-        var request: Data
-        var response: Data
-    }
-
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
@@ -36,10 +30,6 @@ enum PayloadCodec {
         deinit {
             deflateEnd(stream)
             stream.deallocate()
-        }
-
-        func compress(_ record: CallRecord) throws -> Compressed {
-            Compressed(request: try compress(record.requestBody), response: try compress(record.responseBody))
         }
 
         func compress(_ bytes: [UInt8]) throws -> Data {

@@ -193,7 +193,7 @@ public final class Recorder: Service, Sendable {
         reopenIfNeeded()
         var prepared: Store.PreparedBatch
         do {
-            prepared = try Store.prepare(current, fragmentsStored: store.fragmentCache)
+            prepared = try store.prepare(current)
         } catch {
             spill(current, reason: "payload compression failed")
             return
@@ -202,7 +202,7 @@ public final class Recorder: Service, Sendable {
             let next = takeBatch()
             let toWrite = prepared
             async let written = store.write(toWrite)
-            let nextPrepared = next.isEmpty ? nil : try? Store.prepare(next, fragmentsStored: store.fragmentCache)
+            let nextPrepared = next.isEmpty ? nil : try? store.prepare(next)
             do {
                 let sessions = try await written
                 settled(current)

@@ -51,7 +51,9 @@ extension Store {
         }
     }
 
-    static func prepare(_ batch: [CallRecord], fragmentsStored: FragmentCache? = nil) throws -> PreparedBatch {
+    /// Serializes, compresses and hashes a batch, off the write transaction (the Recorder
+    /// prepares the next batch while one is written).
+    func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
         let compressor = try PayloadCodec.Compressor()
         var calls: [PreparedCall] = []
         calls.reserveCapacity(batch.count)
@@ -65,7 +67,7 @@ extension Store {
                     fragments = try slices.map { slice in
                         let raw = record.requestBody[slice]
                         let hash = PayloadFragments.hash(raw)
-                        let known = fragmentsStored?.contains(hash) ?? false
+                        let known = fragmentCache.contains(hash)
                         return PreparedFragment(hash: hash, raw: raw, compressed: known ? nil : try compressor.compress(Array(raw)))
                     }
                     request = PayloadFragments.template(record.requestBody, slices: slices, hashes: fragments.map(\.hash))
@@ -85,7 +87,7 @@ extension Store {
             }
             calls.append(
                 PreparedCall(
-                    id: record.id, values: values(record, storingContext: thread == nil), payload: payload,
+                    id: record.id, values: Self.values(record, storingContext: thread == nil), payload: payload,
                     fragments: fragments, thread: thread,
                     needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
                     chatInput: record.chatInput, output: record.output))
@@ -159,7 +161,7 @@ extension Store {
     /// Prepares and writes a batch (spool replays, `llmtap import`, tests); calls already present are left alone.
     @discardableResult
     public func insert(_ batch: [CallRecord]) async throws -> [String: String] {
-        try await write(Self.prepare(batch, fragmentsStored: fragmentCache))
+        try await write(prepare(batch))
     }
 
     static let callColumns = [
