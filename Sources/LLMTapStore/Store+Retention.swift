@@ -16,39 +16,48 @@ extension Store {
     public func prune(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
         let key = try SecretKeyFile.load(path: path + ".fingerprint-key")
         let bound = try await firstRowID(madeAtOrAfter: cutoff)
+        return try await inBatches(of: batchSize, freeingFragmentsBefore: bound) { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT rowid AS row_id, id, chat_input, output, chain_hash FROM calls WHERE rowid < ? ORDER BY rowid LIMIT ?",
+                arguments: [bound, batchSize])
+            let forget = try db.cachedStatement(
+                sql: "INSERT INTO calls_fts (calls_fts, rowid, chat_input, output) VALUES ('delete', ?, ?, ?)")
+            let delete = try db.cachedStatement(sql: "DELETE FROM calls WHERE id = ?")
+            for row in rows {
+                let input: String? = row["chat_input"]
+                let output: String? = row["output"]
+                if input != nil || output != nil {
+                    try forget.execute(arguments: [row["row_id"] as Int64, input, output])
+                }
+                try delete.execute(arguments: [row["id"] as String])  // payloads and tags cascade
+            }
+            if let last = rows.last, let hash = last["chain_hash"] as Data? {
+                let lastRowID: Int64 = last["row_id"]
+                let now = Date().timeIntervalSince1970
+                try db.execute(
+                    sql: "INSERT INTO chain_checkpoints (last_rowid, chain_hash, created_at, deleted, signature) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        lastRowID, hash, now, rows.count,
+                        AuditChain.signature(key: key, lastRowID: lastRowID, hash: hash, createdAt: now, deleted: rows.count),
+                    ])
+            }
+            return rows.count
+        }
+    }
+
+    /// Runs `step` — one write transaction handling up to `batchSize` rows, returning how many
+    /// it handled — until a step handles fewer, handing space back after each; then drops the
+    /// request fragments only calls before `bound` used. Returns the rows handled in all.
+    private func inBatches(
+        of batchSize: Int, freeingFragmentsBefore bound: Int64, _ step: @escaping @Sendable (Database) throws -> Int
+    ) async throws -> Int {
         var total = 0
         while true {
-            let deleted = try await pool.write { db -> Int in
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: "SELECT rowid AS row_id, id, chat_input, output, chain_hash FROM calls WHERE rowid < ? ORDER BY rowid LIMIT ?",
-                    arguments: [bound, batchSize])
-                let forget = try db.cachedStatement(
-                    sql: "INSERT INTO calls_fts (calls_fts, rowid, chat_input, output) VALUES ('delete', ?, ?, ?)")
-                let delete = try db.cachedStatement(sql: "DELETE FROM calls WHERE id = ?")
-                for row in rows {
-                    let input: String? = row["chat_input"]
-                    let output: String? = row["output"]
-                    if input != nil || output != nil {
-                        try forget.execute(arguments: [row["row_id"] as Int64, input, output])
-                    }
-                    try delete.execute(arguments: [row["id"] as String])  // payloads and tags cascade
-                }
-                if let last = rows.last, let hash = last["chain_hash"] as Data? {
-                    let lastRowID: Int64 = last["row_id"]
-                    let now = Date().timeIntervalSince1970
-                    try db.execute(
-                        sql: "INSERT INTO chain_checkpoints (last_rowid, chain_hash, created_at, deleted, signature) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [
-                            lastRowID, hash, now, rows.count,
-                            AuditChain.signature(key: key, lastRowID: lastRowID, hash: hash, createdAt: now, deleted: rows.count),
-                        ])
-                }
-                return rows.count
-            }
-            total += deleted
-            if deleted > 0 { try await reclaimSpace() }
-            if deleted < batchSize {
+            let handled = try await pool.write(step)
+            total += handled
+            if handled > 0 { try await reclaimSpace() }
+            if handled < batchSize {
                 if total > 0 { try await dropFragments(usedOnlyBefore: bound) }
                 return total
             }
@@ -83,30 +92,21 @@ extension Store {
     public func dropPayloads(before cutoff: Double, batchSize: Int = 1000) async throws -> Int {
         // Calls before this one were all made before the cutoff: their payloads all go.
         let bound = try await firstRowID(madeAtOrAfter: cutoff)
-        var total = 0
-        while true {
-            let dropped = try await pool.write { db -> Int in
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT p.* FROM payloads p JOIN calls c ON c.id = p.call_id
-                        WHERE c.created_at < ? AND p.digest IS NULL LIMIT ?
-                        """,
-                    arguments: [cutoff, batchSize])
-                let drop = try db.cachedStatement(
-                    sql: "UPDATE payloads SET request = x'', response = x'', digest = ? WHERE call_id = ?")
-                for row in rows {
-                    let digest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row[$0] as DatabaseValue })
-                    try drop.execute(arguments: [digest, row["call_id"] as String])
-                }
-                return rows.count
+        return try await inBatches(of: batchSize, freeingFragmentsBefore: bound) { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.* FROM payloads p JOIN calls c ON c.id = p.call_id
+                    WHERE c.created_at < ? AND p.digest IS NULL LIMIT ?
+                    """,
+                arguments: [cutoff, batchSize])
+            let drop = try db.cachedStatement(
+                sql: "UPDATE payloads SET request = x'', response = x'', digest = ? WHERE call_id = ?")
+            for row in rows {
+                let digest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row[$0] as DatabaseValue })
+                try drop.execute(arguments: [digest, row["call_id"] as String])
             }
-            total += dropped
-            if dropped > 0 { try await reclaimSpace() }
-            if dropped < batchSize {
-                if total > 0 { try await dropFragments(usedOnlyBefore: bound) }
-                return total
-            }
+            return rows.count
         }
     }
 
