@@ -269,20 +269,22 @@ struct ProxyResponder: HTTPResponder {
             }
             observation.received(chunk, at: arrival)
         }
+        let outcome: CallRecord.Outcome = status >= 400 ? .upstreamError : .ok
+        var recorded = false
         do {
             if let rest = filter?.finish(), rest.readableBytes > 0 { try await writer.write(rest) }
             if sink.sync {
-                await sink.commit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
+                // Committed before the held byte and the end of the body go out.
+                await sink.commit(observation.finish(outcome: outcome, status: status))
+                recorded = true
                 if let held { try await writer.write(held) }
-                try await writer.finish(nil)
-                return
             }
             try await writer.finish(nil)
         } catch {
-            if !sink.sync { sink.submit(observation.finish(outcome: .clientCancelled, status: status)) }
+            if !recorded { sink.submit(observation.finish(outcome: .clientCancelled, status: status)) }
             throw error
         }
-        sink.submit(observation.finish(outcome: status >= 400 ? .upstreamError : .ok, status: status))
+        if !recorded { sink.submit(observation.finish(outcome: outcome, status: status)) }
     }
 
     /// Identity, session, tags and request facts of the record.
