@@ -1,5 +1,4 @@
 import Foundation
-import LLMTapCore
 import Logging
 import Yams
 
@@ -151,12 +150,7 @@ public struct ConfigurationSources {
             c.durability = mode
         }
         c.corsOrigins = list("cors-origin")
-        c.redactions = list("redact")
-        do {
-            _ = try Redactor(c.redactions)  // unknown names and bad patterns are refused now, not at the first call
-        } catch {
-            throw ConfigurationError("\(error)")
-        }
+        c.redactions = list("redact")  // names and patterns are checked by buildApplication, before anything opens
         if let v = values["inject-usage"] { c.injectUsage = !["false", "0", "no", "off"].contains(v.lowercased()) }
         c.providers.merge(providers) { _, new in new }
         c.aliases = aliases

@@ -33,7 +33,7 @@ func buildQueryRouter(recorder: Recorder, metrics: LLMTapMetrics, apiToken: Stri
                     "spooled": .int(Int64(stats.spooled)), "replayed": .int(Int64(stats.replayed)),
                     "dropped": .int(Int64(stats.dropped)), "failed_writes": .int(Int64(stats.failedWrites)),
                     "reopened": .int(Int64(stats.reopened)),
-                    "spool_pending": .int(Int64(recorder.spool.isEmpty ? 0 : recorder.spool.count)),
+                    "spool_pending": .int(Int64(recorder.spool.count)),
                 ]),
             ]), status: healthy ? .ok : .serviceUnavailable)
     }

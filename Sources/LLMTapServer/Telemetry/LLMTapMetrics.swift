@@ -112,7 +112,7 @@ final class LLMTapMetrics: Sendable {
         registry.makeGauge(name: "llmtap_upstream_requests_in_flight").set(Double(max(inFlight.load(ordering: .relaxed), 0)))
         registry.makeGauge(name: "llmtap_database_healthy").set(stats.databaseHealthy ? 1.0 : 0.0)
         registry.makeGauge(name: "llmtap_database_reopened").set(Double(stats.reopened))
-        registry.makeGauge(name: "llmtap_spool_pending_calls").set(Double(recorder.spool.isEmpty ? 0 : recorder.spool.count))
+        registry.makeGauge(name: "llmtap_spool_pending_calls").set(Double(recorder.spool.count))
         registry.makeGauge(name: "llmtap_client_connections").set(Double(connections.current))
         registry.makeGauge(name: "llmtap_client_connections_refused").set(
             Double(connections.refused.load(ordering: .relaxed)))
