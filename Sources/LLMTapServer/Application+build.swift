@@ -5,6 +5,7 @@ import LLMTapCore
 import LLMTapStore
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// The two listeners of `llmtap serve`.
@@ -156,4 +157,14 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
     }
+}
+
+/// Makes the event loops that serve HTTP the executor of Swift concurrency, so a call's
+/// task, its upstream request and its response body run where their bytes arrive instead of
+/// hopping between NIO's threads and the concurrency pool (each hop a thread wake-up; they
+/// were most of the latency llmtap added). Work that may block or take long — the recorder's
+/// compression, SQLite — runs on its own queues. Call once, from `main`, before any task starts.
+@discardableResult
+public func installEventLoopExecutor() -> Bool {
+    NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }

@@ -60,6 +60,9 @@ public final class Recorder: Service, Sendable {
     let configuration: Configuration
     let logger: Logger
     private let state = Mutex(State())
+    /// Serializing, compressing and hashing a batch takes milliseconds of CPU: it runs here,
+    /// not on the executor that serves requests (in `llmtap serve`, the event loops).
+    private let preparer = DispatchQueue(label: "llmtap.recorder.prepare")
 
     public init(store: Store, spool: Spool, configuration: Configuration = .init(), logger: Logger) {
         self.store = store
@@ -193,7 +196,7 @@ public final class Recorder: Service, Sendable {
         reopenIfNeeded()
         var prepared: Store.PreparedBatch
         do {
-            prepared = try store.prepare(current)
+            prepared = try await prepare(current)
         } catch {
             spill(current, reason: "payload compression failed")
             return
@@ -202,7 +205,7 @@ public final class Recorder: Service, Sendable {
             let next = takeBatch()
             let toWrite = prepared
             async let written = store.write(toWrite)
-            let nextPrepared = next.isEmpty ? nil : try? store.prepare(next)
+            let nextPrepared = next.isEmpty ? nil : try? await prepare(next)
             do {
                 let sessions = try await written
                 settled(current)
@@ -225,6 +228,12 @@ public final class Recorder: Service, Sendable {
             }
             current = next
             prepared = nextPrepared
+        }
+    }
+
+    private func prepare(_ batch: [CallRecord]) async throws -> Store.PreparedBatch {
+        try await withCheckedThrowingContinuation { continuation in
+            preparer.async { [store] in continuation.resume(with: Result { try store.prepare(batch) }) }
         }
     }
 

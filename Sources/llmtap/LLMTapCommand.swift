@@ -12,4 +12,10 @@ struct LLMTapCommand: AsyncParsableCommand {
         ],
         defaultSubcommand: Serve.self
     )
+
+    static func main() async {
+        // Before any task starts: Swift concurrency runs on the server's event loops.
+        installEventLoopExecutor()
+        await main(nil)
+    }
 }

@@ -90,6 +90,36 @@ struct ProxyFaultTests {
         #expect(call.errorType == nil)
     }
 
+    /// SDKs stop reading at the API's end marker and may close before the body's last chunk:
+    /// a client that had the whole answer is an `ok` call, not a cancelled one.
+    @Test func clientLeavingAfterDoneIsACompleteCall() async throws {
+        let store = try await Tap.run { tap in
+            let body = WireSamples.request(model: "linger", stream: true)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: tap.proxyPort) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(
+                    ByteBuffer(
+                        string: "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"))
+                var received = ""
+                for try await chunk in inbound {
+                    received += String(buffer: chunk)
+                    if received.contains("data: [DONE]") { break }
+                }
+            }
+            #expect(await eventually { tap.app.recorder.stats.written >= 1 })
+        }
+        let call = try #require(try store.calls().first)
+        #expect(call.outcome == .ok)
+        #expect(call.output == "Hello there!")
+        #expect(call.usage?.source == .upstream)
+    }
+
     @Test func oversizedBodyGets413() async throws {
         let store = try await Tap.run(configure: { $0.maxBodyBytes = 1000 }) { tap in
             let response = try await tap.post(body: WireSamples.request(stream: false, extra: #","pad":""# + String(repeating: "x", count: 2000) + "\""))

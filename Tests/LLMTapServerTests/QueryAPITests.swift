@@ -166,6 +166,26 @@ struct QueryAPITests {
         }
     }
 
+    /// `llmtap_overhead_seconds` counts llmtap's own time in a call, not the upstream's: a stream
+    /// whose upstream pauses 60 ms before each event adds far less than that to the histogram.
+    @Test func overheadHistogramLeavesOutTheUpstream() async throws {
+        _ = try await Tap.run { tap in
+            let body = WireSamples.request(model: "paced", stream: true)
+            _ = await Tap.read(try await tap.post(body: body))
+            _ = await Tap.read(try await tap.post(body: WireSamples.request(stream: false)))
+            let text = try await tap.api("/metrics").body
+            /// The sum of a metric's samples over all its label sets.
+            func value(_ name: String) -> Double {
+                text.split(separator: "\n").filter { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+                    .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+            }
+            #expect(value("llmtap_overhead_seconds_count") == 2)
+            let overhead = value("llmtap_overhead_seconds_sum")
+            #expect(overhead > 0 && overhead < 0.05, "overhead \(overhead) s for two calls")
+            #expect(value("llmtap_call_latency_seconds_sum") >= 0.3)  // the upstream's pauses are in the calls' latency
+        }
+    }
+
     @Test func eventsStreamEachNewCall() async throws {
         _ = try await Tap.run { tap in
             let request = HTTPClientRequest(url: "http://127.0.0.1:\(tap.apiPort)/api/events")

@@ -186,6 +186,7 @@ public final class FakeUpstream: Sendable {
             status: .ok, headers: headers,
             body: .init { writer in
                 for (n, event) in events.enumerated() {
+                    if model == "paced" { try await Task.sleep(for: .milliseconds(60)) }  // a model that thinks
                     do {
                         try await writer.write(ByteBuffer(string: event))
                     } catch {
@@ -202,6 +203,7 @@ public final class FakeUpstream: Sendable {
                         throw CancellationError()
                     }
                 }
+                if model == "linger" { try await Task.sleep(for: .milliseconds(500)) }  // `[DONE]` sent, body not ended
                 try await writer.finish(nil)
             })
     }

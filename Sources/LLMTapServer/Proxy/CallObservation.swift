@@ -66,6 +66,12 @@ struct CallObservation: Sendable {
         let facts = responseFacts(end: end)
         var r = record
         r.outcome = outcome
+        if outcome == .clientCancelled, facts.completed {
+            // The client had the whole answer — the API's own end (`[DONE]`, `message_stop`,
+            // `"done":true`, a complete document) was forwarded — and closed its connection before
+            // the transport's end (the last chunk); SDKs stop reading at the API's end.
+            r.outcome = .ok
+        }
         r.httpStatus = status
         r.latencyS = Double(end &- start) / 1e9
         r.responseBody = Array(responseBytes.readableBytesView)

@@ -127,7 +127,7 @@ struct ProxyResponder: HTTPResponder {
             upstreamRequest.body = .bytes(upstreamBody)
         }
 
-        sink.metrics.observeOverhead(seconds: Double(CallObservation.now() &- prepared) / 1e9)
+        let requestSide = CallObservation.now() &- prepared
         sink.metrics.upstreamStarted()
         let response: HTTPClientResponse
         do {
@@ -146,7 +146,9 @@ struct ProxyResponder: HTTPResponder {
                 metadata: ["llmtap.provider": "\(route.provider)", "llmtap.outcome": "\(failure.outcome.rawValue)"])
             return (failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")).response
         }
-        return tee(response, clientClosed: context.clientClosed, record: record, start: start, route: route, facts: facts)
+        return tee(
+            response, clientClosed: context.clientClosed, record: record, start: start, route: route, facts: facts,
+            requestSide: requestSide)
     }
 
     /// With virtual keys configured, the name of the proxy key the request carries, or the 401
@@ -174,7 +176,7 @@ struct ProxyResponder: HTTPResponder {
     /// The client's response: the upstream's status, headers and body, streamed through.
     private func tee(
         _ response: HTTPClientResponse, clientClosed: EventLoopFuture<Void>, record: CallRecord, start: UInt64,
-        route: Route, facts: RequestFacts
+        route: Route, facts: RequestFacts, requestSide: UInt64
     ) -> Response {
         let contentType = response.headers.first(name: "content-type")?.lowercased() ?? ""
         let isEventStream =
@@ -191,7 +193,7 @@ struct ProxyResponder: HTTPResponder {
             guard isEventStream else {
                 try await Self.pump(
                     response.body, status: status, hasLength: hasLength, to: &writer, observation: &observation,
-                    rewrite: rewrite, sink: sink)
+                    rewrite: rewrite, sink: sink, requestSide: requestSide)
                 return
             }
             // A stream can idle for minutes between chunks, so the client's connection closing must end it
@@ -206,7 +208,7 @@ struct ProxyResponder: HTTPResponder {
                     var (writer, observation) = transfer.value
                     try await Self.pump(
                         response.body, status: status, hasLength: hasLength, to: &writer, observation: &observation,
-                        rewrite: rewrite, sink: sink)
+                        rewrite: rewrite, sink: sink, requestSide: requestSide)
                 }
                 group.addTask {
                     for await _ in closed {}
@@ -224,10 +226,22 @@ struct ProxyResponder: HTTPResponder {
 
     /// The tee itself: each upstream read is written to the client, then observed; the record
     /// is submitted once, however the call ends.
+    ///
+    /// `requestSide` is llmtap's own time before the call went upstream; with the time from the
+    /// first upstream read to its write to the client it makes `llmtap_overhead_seconds` — what
+    /// llmtap adds to a call, without the network's and the upstream's time.
     private static func pump(
         _ body: some AsyncSequence<ByteBuffer, any Error>, status: Int, hasLength: Bool,
-        to writer: inout any ResponseBodyWriter, observation: inout CallObservation, rewrite: Bool, sink: CallSink
+        to writer: inout any ResponseBodyWriter, observation: inout CallObservation, rewrite: Bool, sink: CallSink,
+        requestSide: UInt64
     ) async throws {
+        var overheadPending = true
+        func observeOverhead(since arrival: UInt64?) {
+            guard overheadPending else { return }
+            overheadPending = false
+            let responseSide = arrival.map { CallObservation.now() &- $0 } ?? 0
+            sink.metrics.observeOverhead(seconds: Double(requestSide &+ responseSide) / 1e9)
+        }
         var filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
         var upstream = body.makeAsyncIterator()
         // Sync durability and a body of declared length: the client takes the response as complete
@@ -261,7 +275,10 @@ struct ProxyResponder: HTTPResponder {
                 forward.moveWriterIndex(to: forward.writerIndex - 1)
             }
             do {
-                if forward.readableBytes > 0 { try await writer.write(forward) }
+                if forward.readableBytes > 0 {
+                    try await writer.write(forward)
+                    observeOverhead(since: arrival)
+                }
             } catch {
                 observation.received(chunk, at: arrival)
                 sink.submit(observation.finish(outcome: .clientCancelled, status: status))
@@ -269,6 +286,7 @@ struct ProxyResponder: HTTPResponder {
             }
             observation.received(chunk, at: arrival)
         }
+        observeOverhead(since: nil)  // an empty body: the request side only
         let outcome: CallRecord.Outcome = status >= 400 ? .upstreamError : .ok
         var recorded = false
         do {

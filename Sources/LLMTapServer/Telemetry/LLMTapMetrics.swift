@@ -27,11 +27,12 @@ final class LLMTapMetrics: Sendable {
 
     init(recorder: Recorder) {
         self.recorder = recorder
-        overhead = registry.makeValueHistogram(name: "llmtap_proxy_overhead_seconds", buckets: Self.overheadBuckets)
+        overhead = registry.makeValueHistogram(name: "llmtap_overhead_seconds", buckets: Self.overheadBuckets)
     }
 
-    /// llmtap's own work on a request before it goes upstream (parsing, routing, rewriting):
-    /// what the proxy adds to every call, beside the time the network and the upstream take.
+    /// llmtap's own time in a call: its work on the request before it goes upstream (parsing,
+    /// routing, rewriting) plus the time from the first upstream read to its write to the
+    /// client — what the proxy adds, beside the time the network and the upstream take.
     func observeOverhead(seconds: Double) { overhead.record(seconds) }
 
     /// An upstream call is about to start; it ends when its record is observed.
