@@ -73,7 +73,7 @@ public func buildApplication(
     let store = try Store(path: configuration.databasePath, fullSync: configuration.durability == .sync)
     let spool = Spool(path: configuration.spoolPath, maxBytes: configuration.spoolMaxBytes)
     let recorder = Recorder(store: store, spool: spool, configuration: configuration.recorder, logger: logger)
-    let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: upstreamClientConfiguration(configuration))
+    let clients = UpstreamClients(configuration: upstreamClientConfiguration(configuration))
     let metrics = LLMTapMetrics(recorder: recorder)
     let limits = ConnectionLimits(
         maxConnections: configuration.maxConnections,
@@ -89,7 +89,7 @@ public func buildApplication(
     let proxy = Application(
         responder: ProxyResponder(
             routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
-            client: client,
+            clients: clients,
             sink: CallSink(
                 recorder: recorder, metrics: metrics, spans: spans?.0, redactor: redactor,
                 sync: configuration.durability == .sync),
@@ -114,7 +114,7 @@ public func buildApplication(
         onServerRunning: { channel in await onListening(.api, channel.localAddress?.port ?? 0) },
         logger: logger
     )
-    var services: [any Service] = [recorder, HTTPClientService(client: client), api, proxy]
+    var services: [any Service] = [recorder, HTTPClientService(clients: clients), api, proxy]
     // Stopped in reverse order: the proxy first, the span exporter's last batch before the recorder's.
     if let spans { services.insert(spans.1, at: 1) }
     if retention != nil || payloadRetention != nil {
@@ -142,13 +142,40 @@ func isLoopback(_ host: String) -> Bool {
     host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
 }
 
-/// Shuts the upstream client down after the listeners have stopped.
+/// The upstream HTTP clients, one per event loop of the server: a call goes upstream on a
+/// connection of the loop its client connection is served on. With a single shared client a
+/// pooled upstream connection may live on the other loop, and then every read and write of the
+/// call wakes the other thread (measured: p50 latency ~0.75 ms instead of ~0.4 ms at one
+/// connection, the connection's loop being chance).
+final class UpstreamClients: Sendable {
+    let all: [HTTPClient]
+    private let byLoop: [ObjectIdentifier: HTTPClient]
+
+    init(group: MultiThreadedEventLoopGroup = .singleton, configuration: HTTPClient.Configuration) {
+        var all: [HTTPClient] = []
+        var byLoop: [ObjectIdentifier: HTTPClient] = [:]
+        for loop in group.makeIterator() {
+            let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
+            all.append(client)
+            byLoop[ObjectIdentifier(loop)] = client
+        }
+        self.all = all
+        self.byLoop = byLoop
+    }
+
+    /// The client of the event loop this code runs on (any client off the loops).
+    var current: HTTPClient {
+        MultiThreadedEventLoopGroup.currentEventLoop.flatMap { byLoop[ObjectIdentifier($0)] } ?? all[0]
+    }
+}
+
+/// Shuts the upstream clients down after the listeners have stopped.
 struct HTTPClientService: Service {
-    let client: HTTPClient
+    let clients: UpstreamClients
 
     func run() async throws {
         try? await gracefulShutdown()
-        try await client.shutdown()
+        for client in clients.all { try await client.shutdown() }
     }
 }
 

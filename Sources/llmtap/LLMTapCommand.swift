@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LLMTapServer
 
 @main
@@ -14,8 +15,9 @@ struct LLMTapCommand: AsyncParsableCommand {
     )
 
     static func main() async {
-        // Before any task starts: Swift concurrency runs on the server's event loops.
-        installEventLoopExecutor()
+        // Before any task starts: Swift concurrency runs on the server's event loops
+        // (LLMTAP_EXECUTOR=pool keeps Swift's own thread pool).
+        if ProcessInfo.processInfo.environment["LLMTAP_EXECUTOR"] != "pool" { installEventLoopExecutor() }
         await main(nil)
     }
 }

@@ -59,7 +59,7 @@ struct ProxyResponder: HTTPResponder {
     typealias Context = ProxyRequestContext
 
     let routes: Routes
-    let client: HTTPClient
+    let clients: UpstreamClients
     let sink: CallSink
     let pricing: PricingTable
     let fingerprinter: KeyFingerprinter
@@ -131,7 +131,7 @@ struct ProxyResponder: HTTPResponder {
         sink.metrics.upstreamStarted()
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
+            response = try await clients.current.execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
         } catch {
             let failure = Self.classify(error, url: route.url)
             var observation = CallObservation(
