@@ -20,6 +20,10 @@ enum PayloadCodec {
         /// zlib keeps a pointer back to its stream: it lives at one address.
         private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         private let dictionary = PayloadDictionary.current
+        /// Output space reused from payload to payload: a fresh zeroed buffer of `deflateBound`
+        /// bytes per payload (a streamed response is tens of KiB) was page faults and `memset`,
+        /// ~20 % of the recorder's CPU on long conversations.
+        private var scratch: [UInt8] = []
 
         init() throws {
             stream.initialize(to: z_stream())
@@ -39,19 +43,18 @@ enum PayloadCodec {
                 }) == Z_OK
             else { throw Failure(description: "deflate could not be reset") }
             let bound = Int(deflateBound(stream, uLong(bytes.count)))
-            var output = Data(count: bound)
+            if scratch.count < bound { scratch = [UInt8](repeating: 0, count: max(bound, scratch.count * 2)) }
             let status = bytes.withUnsafeBufferPointer { input in
-                output.withUnsafeMutableBytes { out -> Int32 in
+                scratch.withUnsafeMutableBufferPointer { out -> Int32 in
                     stream.pointee.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
                     stream.pointee.avail_in = uInt(input.count)
-                    stream.pointee.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                    stream.pointee.next_out = out.baseAddress
                     stream.pointee.avail_out = uInt(out.count)
                     return deflate(stream, Z_FINISH)
                 }
             }
             guard status == Z_STREAM_END else { throw Failure(description: "deflate: \(status)") }
-            output.count = Int(stream.pointee.total_out)
-            return output
+            return Data(scratch[..<Int(stream.pointee.total_out)])
         }
     }
 

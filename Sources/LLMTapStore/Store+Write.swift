@@ -57,6 +57,9 @@ extension Store {
         let compressor = try PayloadCodec.Compressor()
         var calls: [PreparedCall] = []
         calls.reserveCapacity(batch.count)
+        // Fragments this batch compresses: calls of one session share most of their history, and
+        // only the first of them in a batch needs it compressed (the write stores it once).
+        var compressedHere = Set<Data>()
         for record in batch {
             var payload: [DatabaseValue]?
             var fragments: [PreparedFragment] = []
@@ -67,7 +70,7 @@ extension Store {
                     fragments = try slices.map { slice in
                         let raw = record.requestBody[slice]
                         let hash = PayloadFragments.hash(raw)
-                        let known = fragmentCache.contains(hash)
+                        let known = fragmentCache.contains(hash) || !compressedHere.insert(hash).inserted
                         return PreparedFragment(hash: hash, raw: raw, compressed: known ? nil : try compressor.compress(Array(raw)))
                     }
                     request = PayloadFragments.template(record.requestBody, slices: slices, hashes: fragments.map(\.hash))
