@@ -185,3 +185,15 @@ CREATE TABLE "payloads" (
   digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
   request_format INTEGER NOT NULL DEFAULT 0  -- 0: the request as received; 1: a template over fragments
 );
+
+CREATE TABLE stats_hourly (
+  hour INTEGER NOT NULL,            -- Unix seconds, a multiple of 3600
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,              -- the response's model, else the request's, else ''
+  key_fingerprint TEXT NOT NULL,
+  latency BLOB NOT NULL,            -- quantile sketch of latency_s (one count per call)
+  ttft BLOB NOT NULL,               -- of ttft_s
+  itl BLOB NOT NULL,                -- of itl_s
+  tps BLOB NOT NULL,                -- of tokens_per_second
+  PRIMARY KEY (hour, provider, model, key_fingerprint)
+) WITHOUT ROWID;

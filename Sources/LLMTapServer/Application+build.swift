@@ -143,10 +143,10 @@ func isLoopback(_ host: String) -> Bool {
 }
 
 /// The upstream HTTP clients, one per event loop of the server: a call goes upstream on a
-/// connection of the loop its client connection is served on. With a single shared client a
-/// pooled upstream connection may live on the other loop, and then every read and write of the
-/// call wakes the other thread (measured: p50 latency ~0.75 ms instead of ~0.4 ms at one
-/// connection, the connection's loop being chance).
+/// connection of the loop its client connection is served on, so the upstream's bytes arrive
+/// on the thread that writes them to the client. With one shared client a pooled upstream
+/// connection may live on the other loop, and every read and write of the call then crosses
+/// threads (measured: p50 ~0.75 ms instead of ~0.4 ms at one connection, by chance of loop).
 final class UpstreamClients: Sendable {
     let all: [HTTPClient]
     private let byLoop: [ObjectIdentifier: HTTPClient]
@@ -163,9 +163,9 @@ final class UpstreamClients: Sendable {
         self.byLoop = byLoop
     }
 
-    /// The client of the event loop this code runs on (any client off the loops).
-    var current: HTTPClient {
-        MultiThreadedEventLoopGroup.currentEventLoop.flatMap { byLoop[ObjectIdentifier($0)] } ?? all[0]
+    /// The client whose connections live on `loop` (the first client for a loop of another group).
+    func client(on loop: any EventLoop) -> HTTPClient {
+        byLoop[ObjectIdentifier(loop)] ?? all[0]
     }
 }
 
@@ -184,14 +184,4 @@ extension Duration {
         let (seconds, attoseconds) = components
         return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
     }
-}
-
-/// Makes the event loops that serve HTTP the executor of Swift concurrency, so a call's
-/// task, its upstream request and its response body run where their bytes arrive instead of
-/// hopping between NIO's threads and the concurrency pool (each hop a thread wake-up; they
-/// were most of the latency llmtap added). Work that may block or take long — the recorder's
-/// compression, SQLite — runs on its own queues. Call once, from `main`, before any task starts.
-@discardableResult
-public func installEventLoopExecutor() -> Bool {
-    NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 }

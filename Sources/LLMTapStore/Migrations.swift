@@ -76,6 +76,24 @@ enum Migrations {
             try db.execute(sql: "DROP TABLE payloads")
             try db.execute(sql: "ALTER TABLE payloads_v6 RENAME TO payloads")
         }
+        migrator.registerMigration("v7-stats-sketches") { db in
+            // `/api/stats` from hourly quantile sketches (`Sketch`, `StatsSketches`) instead of every call.
+            try db.execute(
+                sql: """
+                    CREATE TABLE stats_hourly (
+                      hour INTEGER NOT NULL,            -- Unix seconds, a multiple of 3600
+                      provider TEXT NOT NULL,
+                      model TEXT NOT NULL,              -- the response's model, else the request's, else ''
+                      key_fingerprint TEXT NOT NULL,
+                      latency BLOB NOT NULL,            -- quantile sketch of latency_s (one count per call)
+                      ttft BLOB NOT NULL,               -- of ttft_s
+                      itl BLOB NOT NULL,                -- of itl_s
+                      tps BLOB NOT NULL,                -- of tokens_per_second
+                      PRIMARY KEY (hour, provider, model, key_fingerprint)
+                    ) WITHOUT ROWID
+                    """)
+            try StatsSketches.backfill(db)
+        }
         return migrator
     }
 

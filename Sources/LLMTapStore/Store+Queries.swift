@@ -130,14 +130,14 @@ public struct Percentiles: Sendable, Equatable {
     public var p90: Double
     public var p99: Double
 
-    /// Nearest-rank percentiles; nil for no values.
-    init?(_ values: [Double]) {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        func rank(_ p: Double) -> Double { sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))] }
-        p50 = rank(0.5)
-        p90 = rank(0.9)
-        p99 = rank(0.99)
+    /// Nearest-rank percentiles from a sketch (within 1 %); nil for no values.
+    init?(_ sketch: Sketch) {
+        guard let p50 = sketch.quantile(0.5), let p90 = sketch.quantile(0.9), let p99 = sketch.quantile(0.99) else {
+            return nil
+        }
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
     }
 }
 
@@ -330,41 +330,16 @@ extension Store {
             guard let expressions = keyExpressions(series) else { return nil }
             (hourSeries, callSeries) = expressions
         }
-        let firstHour = filter.from.map { ($0 / 3600).rounded(.up) * 3600 }
-        let endHour = filter.to.map { ($0 / 3600).rounded(.down) * 3600 }
-        if let firstHour, let endHour, firstHour >= endHour { return nil }
-
-        var hourClauses: [String] = []
-        var hourArguments: StatementArguments = []
-        if let firstHour { hourClauses.append("hour >= ?"); hourArguments += [Int64(firstHour)] }
-        if let endHour { hourClauses.append("hour < ?"); hourArguments += [Int64(endHour)] }
-        var callClauses: [String] = []
-        var callArguments: StatementArguments = []
-        if let provider = filter.provider {
-            hourClauses.append("provider = ?"); hourArguments += [provider]
-            callClauses.append("calls.provider = ?"); callArguments += [provider]
-        }
-        if let key = filter.apiKey {
-            hourClauses.append("key_fingerprint = ?"); hourArguments += [key]
-            callClauses.append("calls.key_fingerprint = ?"); callArguments += [key]
-        }
-        var edges: [String] = []
-        var edgeArguments: StatementArguments = []
-        if let from = filter.from, let firstHour {
-            edges.append("(calls.created_at >= ? AND calls.created_at < ?)"); edgeArguments += [from, firstHour]
-        }
-        if let to = filter.to, let endHour {
-            edges.append("(calls.created_at >= ? AND calls.created_at < ?)"); edgeArguments += [endHour, to]
-        }
+        guard let range = RollupRange(filter) else { return nil }
         let listed = "(calls.cost_nano_usd IS NULL AND coalesce(calls.response_model, calls.model) IS NOT NULL AND calls.input_tokens IS NOT NULL)"
         var sql = """
             SELECT \(hourKey) AS key, \(hourSeries) AS key2, provider AS p, model AS m, requests, input_tokens, output_tokens,
               cost_nano_usd AS cost, unpriced, unpriced_listed AS listed, unpriced_input_tokens AS listed_input,
               unpriced_output_tokens AS listed_output
-            FROM cost_hourly WHERE \(hourClauses.isEmpty ? "1" : hourClauses.joined(separator: " AND "))
+            FROM cost_hourly WHERE \(range.hours)
             """
-        var arguments = hourArguments
-        if !edges.isEmpty {
+        var arguments = range.hourArguments
+        if let edges = range.edges {
             sql += """
 
                 UNION ALL
@@ -372,12 +347,54 @@ extension Store {
                   coalesce(calls.input_tokens, 0), coalesce(calls.output_tokens, 0), coalesce(calls.cost_nano_usd, 0),
                   calls.cost_nano_usd IS NULL, \(listed), \(listed) * coalesce(calls.input_tokens, 0),
                   \(listed) * coalesce(calls.output_tokens, 0)
-                FROM calls WHERE (\(edges.joined(separator: " OR ")))\(callClauses.map { " AND " + $0 }.joined())
+                FROM calls WHERE \(edges)
                 """
-            arguments += edgeArguments
-            arguments += callArguments
+            arguments += range.edgeArguments
         }
         return (sql, arguments)
+    }
+
+    /// What the hourly rollups (`cost_hourly`, `stats_hourly`) answer for a filter of time,
+    /// provider and key: the whole hours in its range, and the calls of the partial hours at
+    /// either end. Nil when the range is under an hour (the calls answer that).
+    struct RollupRange {
+        /// WHERE over a rollup table: the whole hours, the provider, the key.
+        var hours: String
+        var hourArguments: StatementArguments = []
+        /// WHERE over `calls` for the partial hours; nil when the range has none.
+        var edges: String?
+        var edgeArguments: StatementArguments = []
+
+        init?(_ filter: CallFilter) {
+            let firstHour = filter.from.map { ($0 / 3600).rounded(.up) * 3600 }
+            let endHour = filter.to.map { ($0 / 3600).rounded(.down) * 3600 }
+            if let firstHour, let endHour, firstHour >= endHour { return nil }
+            var hourClauses: [String] = []
+            if let firstHour { hourClauses.append("hour >= ?"); hourArguments += [Int64(firstHour)] }
+            if let endHour { hourClauses.append("hour < ?"); hourArguments += [Int64(endHour)] }
+            var callClauses: [String] = []
+            var callArguments: StatementArguments = []
+            if let provider = filter.provider {
+                hourClauses.append("provider = ?"); hourArguments += [provider]
+                callClauses.append("calls.provider = ?"); callArguments += [provider]
+            }
+            if let key = filter.apiKey {
+                hourClauses.append("key_fingerprint = ?"); hourArguments += [key]
+                callClauses.append("calls.key_fingerprint = ?"); callArguments += [key]
+            }
+            hours = hourClauses.isEmpty ? "1" : hourClauses.joined(separator: " AND ")
+            var edgeClauses: [String] = []
+            if let from = filter.from, let firstHour {
+                edgeClauses.append("(calls.created_at >= ? AND calls.created_at < ?)"); edgeArguments += [from, firstHour]
+            }
+            if let to = filter.to, let endHour {
+                edgeClauses.append("(calls.created_at >= ? AND calls.created_at < ?)"); edgeArguments += [endHour, to]
+            }
+            if !edgeClauses.isEmpty {
+                edges = "(\(edgeClauses.joined(separator: " OR ")))" + callClauses.map { " AND " + $0 }.joined()
+                edgeArguments += callArguments
+            }
+        }
     }
 
     /// A grouping's SQL over `cost_hourly` and over `calls`; nil for those only the calls have.
@@ -479,36 +496,6 @@ extension Store {
                     """, arguments: arguments
             ).map(Self.costGroup)
             return CostReport(total: total, groups: groups, unpriced: unpriced)
-        }
-    }
-
-    /// Latency, TTFT, inter-token latency and tokens/s percentiles per model.
-    public func stats(filter: CallFilter) throws -> [LatencyStats] {
-        let (clause, arguments) = filter.sql()
-        let rows = try pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT coalesce(response_model, model, '(none)') AS model, latency_s, ttft_s, itl_s, tokens_per_second
-                    FROM calls WHERE \(clause)
-                    """, arguments: arguments)
-        }
-        var byModel: [String: (latency: [Double], ttft: [Double], itl: [Double], tps: [Double], count: Int)] = [:]
-        for row in rows {
-            let model: String = row["model"]
-            var entry = byModel[model] ?? ([], [], [], [], 0)
-            entry.count += 1
-            entry.latency.append(row["latency_s"])
-            if let v: Double = row["ttft_s"] { entry.ttft.append(v) }
-            if let v: Double = row["itl_s"] { entry.itl.append(v) }
-            if let v: Double = row["tokens_per_second"] { entry.tps.append(v) }
-            byModel[model] = entry
-        }
-        return byModel.keys.sorted().map { model in
-            let e = byModel[model]!
-            return LatencyStats(
-                model: model, requests: e.count, latency: Percentiles(e.latency), ttft: Percentiles(e.ttft),
-                itl: Percentiles(e.itl), tokensPerSecond: Percentiles(e.tps))
         }
     }
 

@@ -19,12 +19,18 @@ extension Store {
         return try await inBatches(of: batchSize, freeingFragmentsBefore: bound) { db in
             let rows = try Row.fetchAll(
                 db,
-                sql: "SELECT rowid AS row_id, id, chat_input, output, chain_hash FROM calls WHERE rowid < ? ORDER BY rowid LIMIT ?",
+                sql: """
+                    SELECT rowid AS row_id, id, chat_input, output, chain_hash, \(StatsSketches.keyColumns),
+                      \(StatsSketches.callColumns)
+                    FROM calls WHERE rowid < ? ORDER BY rowid LIMIT ?
+                    """,
                 arguments: [bound, batchSize])
             let forget = try db.cachedStatement(
                 sql: "INSERT INTO calls_fts (calls_fts, rowid, chat_input, output) VALUES ('delete', ?, ?, ?)")
             let delete = try db.cachedStatement(sql: "DELETE FROM calls WHERE id = ?")
+            var deleted: [BatchSums.HourKey: StatsSketches] = [:]  // what the stats rollup counted of these
             for row in rows {
+                deleted[StatsSketches.key(call: row), default: StatsSketches()].add(call: row)
                 let input: String? = row["chat_input"]
                 let output: String? = row["output"]
                 if input != nil || output != nil {
@@ -32,6 +38,7 @@ extension Store {
                 }
                 try delete.execute(arguments: [row["id"] as String])  // payloads and tags cascade
             }
+            try StatsSketches.apply(deleted, subtracting: true, db: db)
             if let last = rows.last, let hash = last["chain_hash"] as Data? {
                 let lastRowID: Int64 = last["row_id"]
                 let now = Date().timeIntervalSince1970

@@ -1,6 +1,6 @@
 import GRDB
 
-/// The `sessions` and `cost_hourly` sums of the calls one batch inserts, added in the batch's
+/// The `sessions`, `cost_hourly` and `stats_hourly` sums of the calls one batch inserts, added in the batch's
 /// transaction with one upsert per session × model and per hour × provider × model × key
 /// rather than a trigger per call (a third of the write cost at thousands of calls per
 /// second). Deletes and reprices still adjust the sums through triggers (migration v3).
@@ -30,6 +30,7 @@ struct BatchSums {
 
     private var sessions: [SessionKey: Sums] = [:]
     private var hours: [HourKey: Sums] = [:]
+    private var stats: [HourKey: StatsSketches] = [:]
 
     /// Counts a call by its `calls` row (`Store.callColumns` order), as inserted.
     mutating func add(_ values: [DatabaseValue]) {
@@ -58,6 +59,9 @@ struct BatchSums {
             hour: Int64(createdAt / 3600) * 3600, provider: text("provider") ?? "", model: model ?? "",
             key: text("key_fingerprint") ?? "")
         count(&hours[hour, default: Sums()])
+        func real(_ name: String) -> Double? { Double.fromDatabaseValue(values[Store.column(name)]) }
+        stats[hour, default: StatsSketches()].add(
+            latency: real("latency_s"), ttft: real("ttft_s"), itl: real("itl_s"), tps: real("tokens_per_second"))
         if let session = text("session_id") { count(&sessions[SessionKey(id: session, model: model ?? ""), default: Sums()]) }
     }
 
@@ -94,5 +98,6 @@ struct BatchSums {
         for (key, s) in sessions {
             try session.execute(arguments: [key.id, s.firstAt, s.lastAt, s.requests, s.input, s.output, s.cost, s.unpriced, key.model])
         }
+        try StatsSketches.apply(stats, db: db)
     }
 }

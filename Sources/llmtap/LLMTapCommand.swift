@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import LLMTapServer
 
 @main
@@ -13,11 +12,4 @@ struct LLMTapCommand: AsyncParsableCommand {
         ],
         defaultSubcommand: Serve.self
     )
-
-    static func main() async {
-        // Before any task starts: Swift concurrency runs on the server's event loops
-        // (LLMTAP_EXECUTOR=pool keeps Swift's own thread pool).
-        if ProcessInfo.processInfo.environment["LLMTAP_EXECUTOR"] != "pool" { installEventLoopExecutor() }
-        await main(nil)
-    }
 }

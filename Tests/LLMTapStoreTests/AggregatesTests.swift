@@ -4,7 +4,7 @@ import LLMTapCore
 @testable import LLMTapStore
 import Testing
 
-/// The `sessions` and `cost_hourly` sums the triggers keep must always equal what a scan of
+/// The `sessions`, `cost_hourly` and `stats_hourly` sums must always equal what a scan of
 /// the calls gives: after writes, prunes and reprices, and when a database made before them
 /// is migrated.
 struct AggregatesTests {
@@ -24,6 +24,10 @@ struct AggregatesTests {
             r.sessionSource = r.sessionID == nil ? nil : .header
             r.costNanoUSD = r.model == "local-llm" ? nil : 1000 + Int64(n * 7)
             if n % 31 == 0 { r.usage = nil }
+            r.latencyS = 0.05 + Double((n * 37) % 101) * 0.093
+            r.ttftS = n % 7 == 0 ? nil : 0.01 + Double((n * 13) % 29) * 0.021
+            r.itlS = r.ttftS.map { $0 / 9 }
+            r.tokensPerSecond = n % 7 == 0 ? nil : 20 + Double((n * 11) % 53) * 3.7
             r.tags = [:]
             return r
         }
@@ -71,6 +75,12 @@ struct AggregatesTests {
                 }
             }
         }
+        for filter in Self.filters() {
+            // Percentiles from the hourly sketches (and the partial hours' calls) equal those of a scan.
+            let summed = try store.stats(filter: filter)
+            #expect(summed == (try store.stats(filter: filter, rollup: false)), "stats from \(filter.from ?? 0) to \(filter.to ?? 0)")
+            #expect(summed.map(\.requests).reduce(0, +) == (try store.cost(groupBy: .model, filter: filter).total.requests))
+        }
         #expect(throws: QueryError.unsupportedSeries) {
             try store.costSeries(groupBy: .day, series: .tag("team"), filter: CallFilter())
         }
@@ -111,6 +121,13 @@ struct AggregatesTests {
         let (_, changed) = try await store.reprice(with: table)
         #expect(changed > 0)
         try expectSumsMatchTheCalls(store)
+
+        // The stats of whole hours come from the rollup, not the calls: a latency edited behind
+        // llmtap's back shows in a scan only.
+        let before = try store.stats(filter: CallFilter())
+        try await store.pool.write { db in try db.execute(sql: "UPDATE calls SET latency_s = 999") }
+        #expect(try store.stats(filter: CallFilter()) == before)
+        #expect(try store.stats(filter: CallFilter(), rollup: false).allSatisfy { $0.latency?.p50 ?? 0 > 980 })
     }
 
     @Test func aDatabaseMadeBeforeTheSumsGetsThemOnMigration() async throws {
@@ -125,9 +142,12 @@ struct AggregatesTests {
             {
                 try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)")
             }
-            try db.execute(sql: "DROP TABLE sessions; DROP TABLE cost_hourly")
+            try db.execute(sql: "DROP TABLE sessions; DROP TABLE cost_hourly; DROP TABLE stats_hourly")
             try db.execute(
-                sql: "DELETE FROM grdb_migrations WHERE identifier IN ('v3-sessions-and-hourly-cost', 'v5-batch-sums')")
+                sql: """
+                    DELETE FROM grdb_migrations
+                    WHERE identifier IN ('v3-sessions-and-hourly-cost', 'v5-batch-sums', 'v7-stats-sketches')
+                    """)
         }
         try queue.close()
         let store = try Store(path: directory.databasePath)

@@ -37,7 +37,11 @@ struct SchemaEvolutionTests {
         try queue.close()
 
         let store = try Store(path: directory.databasePath)
-        #expect(try store.appliedMigrations() == ["v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums", "v6-request-fragments"])
+        #expect(
+            try store.appliedMigrations() == [
+                "v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums",
+                "v6-request-fragments", "v7-stats-sketches",
+            ])
         let old = try #require(try store.call(id: "old-1"))
         #expect(old.output == "hi there" && old.context == .string("hello") && old.tags == ["team": "a"])
         #expect(old.requestBody == Array(#"{"model":"gpt-4o-mini","prompt":"hello"}"#.utf8))
@@ -48,6 +52,10 @@ struct SchemaEvolutionTests {
         // The sums of v3 were back-filled from the old call.
         #expect(try store.sessions(filter: CallFilter(), limit: 5, cursor: nil).items.map(\.id) == ["s-old"])
         #expect(try store.cost(groupBy: .model, filter: CallFilter()).total.costNanoUSD == 1950)
+        // And the stats sketches of v7.
+        let stats = try store.stats(filter: CallFilter())
+        #expect(stats.map(\.model) == ["gpt-4o-mini"] && stats.first?.requests == 1)
+        #expect(stats.first?.latency.map { abs($0.p50 - 0.25) < 0.0025 } == true)
         // New calls chain after it; the old call is reported as written before the chain.
         try await store.insert([sampleRecord(1)])
         let report = try store.verifyChain()
