@@ -130,7 +130,7 @@ func time(_ name: String, _ path: String, runs: Int = 30) async throws {
     var size = 0
     for _ in 0..<runs {
         let began = clock.now
-        let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(apiPort)\(path)"), timeout: .seconds(60))
+        let response = try await client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(apiPort)\(path)"), timeout: .seconds(300))
         let body = try await response.body.collect(upTo: 64 << 20)
         samples.append((clock.now - began).seconds * 1000)
         size = body.readableBytes
@@ -171,7 +171,7 @@ do {  // the same session read without HTTP and JSON: where the time goes
 }
 try await time("/api/requests (first page)", "/api/requests")
 try await time("/api/requests?model=gpt-4o", "/api/requests?model=gpt-4o")
-try await time("/api/requests?q=topic (FTS)", "/api/requests?q=topic")
+try await time("/api/requests?q=topic (FTS)", "/api/requests?q=topic", runs: 5)
 try await time("/api/stats (1 day)", "/api/stats?from=\(weekFrom)&to=\(weekFrom + 86_400)", runs: 5)
 
 try await client.shutdown()

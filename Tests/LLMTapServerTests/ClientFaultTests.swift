@@ -12,7 +12,7 @@ import Testing
 /// Each is cut off or refused, and the proxy keeps serving everyone else.
 struct ClientFaultTests {
     @Test func slowLorisHeadIsCutOff() async throws {
-        _ = try await Tap.run(configure: { $0.clientHeaderTimeout = .milliseconds(600) }) { tap in
+        _ = try await Tap.run(configure: { $0.clientHeaderTimeout = .milliseconds(1500) }) { tap in
             let connection = try await RawConnection(port: tap.proxyPort)
             let started = Date()
             // One header byte every 100 ms: an idle timeout alone would never fire.
@@ -28,14 +28,18 @@ struct ClientFaultTests {
 
     @Test func slowBodyIsCutOffAndNothingIsForwarded() async throws {
         _ = try await Tap.run(configure: {
-            $0.clientHeaderTimeout = .milliseconds(600)
+            // The head goes at once; only the body is slow. (A short head timeout too made a
+            // busy CI machine close the connection before the test's first write.)
+            $0.clientHeaderTimeout = .seconds(10)
             $0.clientBodyTimeout = .milliseconds(600)
         }) { tap in
             let connection = try await RawConnection(port: tap.proxyPort)
             try await connection.send(
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":")
+            let started = Date()
             let closed = await connection.trickle(String(repeating: " ", count: 100), every: .milliseconds(100))
             #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 5)  // by the body timeout, long before the 10 s trickle ends
             #expect(tap.upstream.requests.isEmpty)
         }
     }
