@@ -61,7 +61,7 @@ public final class Recorder: Service, Sendable {
     let logger: Logger
     private let state = Mutex(State())
     /// Serializing, compressing and hashing a batch takes milliseconds of CPU: it runs here,
-    /// not on the executor that serves requests (in `llmtap serve`, the event loops).
+    /// not on Swift's cooperative pool, whose few threads serve the requests.
     private let preparer = DispatchQueue(label: "llmtap.recorder.prepare")
 
     public init(store: Store, spool: Spool, configuration: Configuration = .init(), logger: Logger) {
