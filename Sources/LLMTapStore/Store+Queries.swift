@@ -369,9 +369,11 @@ extension Store {
             let firstHour = filter.from.map { ($0 / 3600).rounded(.up) * 3600 }
             let endHour = filter.to.map { ($0 / 3600).rounded(.down) * 3600 }
             if let firstHour, let endHour, firstHour >= endHour { return nil }
+            // A time no hour can hold (`from=2e180`, found by schemathesis): the calls answer it.
+            for hour in [firstHour, endHour].compactMap({ $0 }) where Int64(exactly: hour) == nil { return nil }
             var hourClauses: [String] = []
-            if let firstHour { hourClauses.append("hour >= ?"); hourArguments += [Int64(firstHour)] }
-            if let endHour { hourClauses.append("hour < ?"); hourArguments += [Int64(endHour)] }
+            if let firstHour { hourClauses.append("hour >= ?"); hourArguments += [Int64(exactly: firstHour)!] }
+            if let endHour { hourClauses.append("hour < ?"); hourArguments += [Int64(exactly: endHour)!] }
             var callClauses: [String] = []
             var callArguments: StatementArguments = []
             if let provider = filter.provider {

@@ -79,7 +79,7 @@ struct StatsSketches {
     static func key(call row: Row) -> BatchSums.HourKey {
         let createdAt: Double = row["created_at"]
         return BatchSums.HourKey(
-            hour: Int64(createdAt / 3600) * 3600, provider: row["provider"] ?? "",
+            hour: BatchSums.hour(of: createdAt), provider: row["provider"] ?? "",
             model: (row["response_model"] as String?) ?? (row["model"] as String?) ?? "", key: row["key_fingerprint"] ?? "")
     }
 

@@ -56,13 +56,22 @@ struct BatchSums {
             sums.listedOutput += listed * output
         }
         let hour = HourKey(
-            hour: Int64(createdAt / 3600) * 3600, provider: text("provider") ?? "", model: model ?? "",
+            hour: Self.hour(of: createdAt), provider: text("provider") ?? "", model: model ?? "",
             key: text("key_fingerprint") ?? "")
         count(&hours[hour, default: Sums()])
         func real(_ name: String) -> Double? { Double.fromDatabaseValue(values[Store.column(name)]) }
         stats[hour, default: StatsSketches()].add(
             latency: real("latency_s"), ttft: real("ttft_s"), itl: real("itl_s"), tps: real("tokens_per_second"))
         if let session = text("session_id") { count(&sessions[SessionKey(id: session, model: model ?? ""), default: Sums()]) }
+    }
+
+    /// The start of a time's hour, Unix seconds. An imported call can carry any time: one
+    /// beyond what an hour can hold (or not a number) is clamped, never a crash.
+    static func hour(of time: Double) -> Int64 {
+        let hours = (time / 3600).rounded(.down)
+        let limit: Double = 1e15  // hours: 100 billion years either way, well inside Int64 seconds
+        guard hours.isFinite, abs(hours) < limit else { return hours.isNaN ? 0 : Int64(hours > 0 ? limit : -limit) * 3600 }
+        return Int64(hours) * 3600
     }
 
     func write(_ db: Database) throws {

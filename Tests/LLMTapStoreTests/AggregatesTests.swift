@@ -130,6 +130,24 @@ struct AggregatesTests {
         #expect(try store.stats(filter: CallFilter(), rollup: false).allSatisfy { $0.latency?.p50 ?? 0 > 980 })
     }
 
+    /// `llmtap import` takes any time a JSONL line holds: one beyond an hour's range is summed
+    /// (in a clamped hour), not a crash; a filter that far out is answered by a scan.
+    @Test func timesBeyondAnyHourAreSummedNotACrash() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        var far = sampleRecord(1)
+        far.createdAt = 1e300
+        var past = sampleRecord(2)
+        past.createdAt = -1e300
+        let store = try await write([far, past], to: directory)
+        #expect(try store.cost(groupBy: .model, filter: CallFilter()).total.requests == 2)
+        #expect(try store.stats(filter: CallFilter()).map(\.requests).reduce(0, +) == 2)
+        var filter = CallFilter()
+        filter.from = 2e180
+        #expect(try store.stats(filter: filter).map(\.requests).reduce(0, +) == 1)
+        #expect(try store.cost(groupBy: .model, filter: filter).total.requests == 1)
+    }
+
     @Test func aDatabaseMadeBeforeTheSumsGetsThemOnMigration() async throws {
         let directory = try TestDirectory()
         defer { directory.remove() }
