@@ -131,7 +131,8 @@ struct ProxyResponder: HTTPResponder {
         sink.metrics.upstreamStarted()
         let response: HTTPClientResponse
         do {
-            response = try await clients.client(on: context.clientClosed.eventLoop).execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
+            response = try await clients.client(on: context.clientClosed.eventLoop)
+                .execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
         } catch {
             let failure = Self.classify(error, url: route.url)
             var observation = CallObservation(
