@@ -56,27 +56,33 @@ struct ProxyFaultTests {
         #expect(call.outcome == .timeout)
     }
 
-    @Test func clientHangingUpMidStreamIsRecordedAndCancelsTheUpstream() async throws {
-        let store = try await Tap.run { tap in
-            // A raw connection, closed for real after the first content chunk, as a client process would.
-            let body = WireSamples.request(model: "slow", stream: true)
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: tap.proxyPort) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-            try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(
-                    ByteBuffer(
-                        string: "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"))
-                var received = ""
-                for try await chunk in inbound {
-                    received += String(buffer: chunk)
-                    if received.contains("Hello") { break }
+    /// A streaming call on a raw connection, closed for real once `marker` has arrived, as a
+    /// client process would.
+    static func streamAndHangUp(model: String, port: Int, after marker: String) async throws {
+        let body = WireSamples.request(model: model, stream: true)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
+        try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(
+                ByteBuffer(
+                    string: "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"))
+            var received = ""
+            for try await chunk in inbound {
+                received += String(buffer: chunk)
+                if received.contains(marker) { break }
+            }
+        }
+    }
+
+    @Test func clientHangingUpMidStreamIsRecordedAndCancelsTheUpstream() async throws {
+        let store = try await Tap.run { tap in
+            // Closed after the first content chunk.
+            try await Self.streamAndHangUp(model: "slow", port: tap.proxyPort, after: "Hello")
             // llmtap notices the hang-up while the upstream is still silent, records the call,
             // and cancels the upstream call (its connection closes).
             #expect(await eventually { tap.app.recorder.stats.written >= 1 })
@@ -94,24 +100,7 @@ struct ProxyFaultTests {
     /// a client that had the whole answer is an `ok` call, not a cancelled one.
     @Test func clientLeavingAfterDoneIsACompleteCall() async throws {
         let store = try await Tap.run { tap in
-            let body = WireSamples.request(model: "linger", stream: true)
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connect(host: "127.0.0.1", port: tap.proxyPort) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                    }
-                }
-            try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(
-                    ByteBuffer(
-                        string: "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"))
-                var received = ""
-                for try await chunk in inbound {
-                    received += String(buffer: chunk)
-                    if received.contains("data: [DONE]") { break }
-                }
-            }
+            try await Self.streamAndHangUp(model: "linger", port: tap.proxyPort, after: "data: [DONE]")
             #expect(await eventually { tap.app.recorder.stats.written >= 1 })
         }
         let call = try #require(try store.calls().first)
