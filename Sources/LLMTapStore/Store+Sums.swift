@@ -1,9 +1,11 @@
 import GRDB
 
-/// The `sessions`, `cost_hourly` and `stats_hourly` sums of the calls one batch inserts, added in the batch's
-/// transaction with one upsert per session × model and per hour × provider × model × key
-/// rather than a trigger per call (a third of the write cost at thousands of calls per
-/// second). Deletes and reprices still adjust the sums through triggers (migration v3).
+/// The `sessions`, `cost_hourly` and `stats_hourly` sums of the calls one batch inserts,
+/// added in the batch's transaction with one upsert per session × model and per hour ×
+/// provider × model × key rather than a trigger per call (a third of the write cost at
+/// thousands of calls per second). Deletes and reprices adjust the first two through
+/// triggers (migration v3); `prune` takes deleted calls out of the sketches itself (SQL
+/// cannot open them), and a reprice does not change them.
 struct BatchSums {
     struct SessionKey: Hashable {
         var id: String
