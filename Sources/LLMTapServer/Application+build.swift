@@ -86,21 +86,23 @@ public func buildApplication(
             flushInterval: configuration.otlpFlushInterval)
     }
 
+    let responder = ProxyResponder(
+        routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
+        clients: clients,
+        sink: CallSink(
+            recorder: recorder, metrics: metrics, spans: spans?.0, redactor: redactor,
+            sync: configuration.durability == .sync),
+        pricing: pricing,
+        fingerprinter: try KeyFingerprinter(secretPath: configuration.fingerprintKeyPath),
+        maxBodyBytes: configuration.maxBodyBytes, injectUsage: configuration.injectUsage,
+        aliases: configuration.aliases, providerKeys: configuration.providerKeys,
+        proxyKeys: ProxyKeys(configuration.proxyKeys), logger: logger)
     let proxy = Application(
-        responder: ProxyResponder(
-            routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
-            clients: clients,
-            sink: CallSink(
-                recorder: recorder, metrics: metrics, spans: spans?.0, redactor: redactor,
-                sync: configuration.durability == .sync),
-            pricing: pricing,
-            fingerprinter: try KeyFingerprinter(secretPath: configuration.fingerprintKeyPath),
-            maxBodyBytes: configuration.maxBodyBytes, injectUsage: configuration.injectUsage,
-            aliases: configuration.aliases, providerKeys: configuration.providerKeys,
-            proxyKeys: ProxyKeys(configuration.proxyKeys), logger: logger),
+        responder: responder,
         server: .http1(
             configuration: .init(additionalChannelHandlers: [
                 ClientHangUpHandler(), ConnectionGuard(limits: limits, counter: metrics.connections),
+                ProxyChannelHandler(responder: responder),
             ])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onListening(.proxy, channel.localAddress?.port ?? 0) },
@@ -162,6 +164,9 @@ final class UpstreamClients: Sendable {
         self.all = all
         self.byLoop = byLoop
     }
+
+    /// Whether one of the clients has its connections on `loop`.
+    func owns(_ loop: any EventLoop) -> Bool { byLoop[ObjectIdentifier(loop)] != nil }
 
     /// The client whose connections live on `loop` (the first client for a loop of another group).
     func client(on loop: any EventLoop) -> HTTPClient {

@@ -89,7 +89,7 @@ extension ProxyResponder {
         guard let base = routes.providers[provider] else { return unknownProvider(provider) }
         // Virtual keys: the engine spends the configured provider keys only for their holders.
         let proxyKeyName: String?
-        switch admit(request) {
+        switch admit(request.headers) {
         case .success(let name): proxyKeyName = name
         case .failure(let error): return error.response
         }
@@ -119,7 +119,8 @@ extension ProxyResponder {
         record.chatInput = call.chatInput
         record.isStream = call.isStream
         record.requestBody = Array(upstream.body.readableBytesView)
-        describeCaller(&record, request: request, context: context, bodySessionID: call.sessionID)
+        describeCaller(
+            &record, headers: request.headers, remoteAddress: context.remoteAddress, bodySessionID: call.sessionID)
         let key = proxyKeyName == nil ? call.apiKey ?? providerKeys[provider] : providerKeys[provider]
         record.keyFingerprint = proxyKeyName.map { "proxy:" + $0 } ?? key.map(fingerprinter.fingerprint)
 

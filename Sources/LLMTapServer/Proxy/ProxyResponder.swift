@@ -83,7 +83,7 @@ struct ProxyResponder: HTTPResponder {
             return ProxyError.noRoute(path: request.uri.path, providers: Array(routes.providers.keys)).response
         }
         let proxyKeyName: String?
-        switch admit(request) {
+        switch admit(request.headers) {
         case .success(let name): proxyKeyName = name
         case .failure(let error): return error.response
         }
@@ -94,38 +94,15 @@ struct ProxyResponder: HTTPResponder {
         }
 
         let prepared = CallObservation.now()  // the body is in: from here on, the time is llmtap's own
-        var facts = route.api.parseRequest(body)
-        var upstreamBody = body
-        var requestedModel: String?
-        if let model = facts.model, let target = aliases[model], let rewritten = ModelAlias.rewrite(body, to: target) {
-            upstreamBody = rewritten
-            requestedModel = model
-            facts.model = target
-        }
-        var record = CallRecord(
-            createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
-            apiFormat: route.api.rawValue)
-        describe(&record, request: request, context: context, facts: facts, body: body)
-        record.requestedModel = requestedModel
-
-        if injectUsage, route.api.takesStreamOptions,
-            let injected = OpenAIChat.injectingUsage(into: upstreamBody, facts: facts)
-        {
-            upstreamBody = injected
-            record.usageInjected = true
-        }
+        let call = outgoing(
+            route: route, headers: request.headers, body: body, remoteAddress: context.remoteAddress,
+            proxyKeyName: proxyKeyName, createdAt: createdAt)
+        let record = call.record
+        let facts = call.facts
         var upstreamRequest = HTTPClientRequest(url: route.url)
         upstreamRequest.method = HTTPMethod(rawValue: request.method.rawValue)
-        upstreamRequest.headers = HeaderPolicy.upstreamHeaders(from: request.headers)
-        if let proxyKeyName {
-            ProxyKeys.swap(
-                &upstreamRequest.headers, providerKey: providerKeys[route.provider],
-                api: route.api == .anthropicMessages ? .xAPIKey : .bearer)
-            record.keyFingerprint = "proxy:" + proxyKeyName
-        }
-        if upstreamBody.readableBytes > 0 || request.headers[.contentLength] != nil {
-            upstreamRequest.body = .bytes(upstreamBody)
-        }
+        upstreamRequest.headers = call.headers
+        if call.sendsBody { upstreamRequest.body = .bytes(call.body) }
 
         let requestSide = CallObservation.now() &- prepared
         sink.metrics.upstreamStarted()
@@ -154,10 +131,58 @@ struct ProxyResponder: HTTPResponder {
 
     /// With virtual keys configured, the name of the proxy key the request carries, or the 401
     /// to answer; nil when llmtap has no proxy keys (clients bring provider keys themselves).
-    func admit(_ request: Request) -> Result<String?, ProxyError> {
+    func admit(_ headers: HTTPFields) -> Result<String?, ProxyError> {
         guard !proxyKeys.isEmpty else { return .success(nil) }
-        guard let name = proxyKeys.name(in: request.headers) else { return .failure(.unknownProxyKey) }
+        guard let name = proxyKeys.name(in: headers) else { return .failure(.unknownProxyKey) }
         return .success(name)
+    }
+
+    /// A proxied call as it goes upstream, and its record so far.
+    struct Outgoing {
+        var record: CallRecord
+        var facts: RequestFacts
+        /// The body sent upstream: the client's, with an alias's model or the usage option written in.
+        var body: ByteBuffer
+        var headers: HTTPHeaders
+        /// Whether the upstream request carries a body (it did, or declared a length).
+        var sendsBody: Bool
+    }
+
+    /// Parses the request, applies aliases, usage injection and virtual keys, and starts its record.
+    func outgoing(
+        route: Route, headers: HTTPFields, body: ByteBuffer, remoteAddress: SocketAddress?, proxyKeyName: String?,
+        createdAt: Double
+    ) -> Outgoing {
+        var facts = route.api.parseRequest(body)
+        var upstreamBody = body
+        var requestedModel: String?
+        if let model = facts.model, let target = aliases[model], let rewritten = ModelAlias.rewrite(body, to: target) {
+            upstreamBody = rewritten
+            requestedModel = model
+            facts.model = target
+        }
+        var record = CallRecord(
+            createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
+            apiFormat: route.api.rawValue)
+        describe(&record, headers: headers, remoteAddress: remoteAddress, facts: facts, body: body)
+        record.requestedModel = requestedModel
+
+        if injectUsage, route.api.takesStreamOptions,
+            let injected = OpenAIChat.injectingUsage(into: upstreamBody, facts: facts)
+        {
+            upstreamBody = injected
+            record.usageInjected = true
+        }
+        var upstreamHeaders = HeaderPolicy.upstreamHeaders(from: headers)
+        if let proxyKeyName {
+            ProxyKeys.swap(
+                &upstreamHeaders, providerKey: providerKeys[route.provider],
+                api: route.api == .anthropicMessages ? .xAPIKey : .bearer)
+            record.keyFingerprint = "proxy:" + proxyKeyName
+        }
+        return Outgoing(
+            record: record, facts: facts, body: upstreamBody, headers: upstreamHeaders,
+            sendsBody: upstreamBody.readableBytes > 0 || headers[.contentLength] != nil)
     }
 
     /// The request body, up to the size limit.
@@ -308,22 +333,23 @@ struct ProxyResponder: HTTPResponder {
 
     /// Identity, session, tags and request facts of the record.
     func describe(
-        _ record: inout CallRecord, request: Request, context: Context, facts: RequestFacts, body: ByteBuffer
+        _ record: inout CallRecord, headers: HTTPFields, remoteAddress: SocketAddress?, facts: RequestFacts,
+        body: ByteBuffer
     ) {
-        let headers = request.headers
         record.model = facts.model
         record.parameters = facts.parameters
         record.context = facts.context
         record.chatInput = facts.chatInput
         record.isStream = facts.isStream
         record.requestBody = Array(body.readableBytesView)
-        describeCaller(&record, request: request, context: context, bodySessionID: facts.sessionID)
+        describeCaller(&record, headers: headers, remoteAddress: remoteAddress, bodySessionID: facts.sessionID)
         record.keyFingerprint = fingerprinter.fingerprint(headers: headers)
     }
 
     /// Session, tags, no-log flag and client address: what the caller's headers say.
-    func describeCaller(_ record: inout CallRecord, request: Request, context: Context, bodySessionID: String?) {
-        let headers = request.headers
+    func describeCaller(
+        _ record: inout CallRecord, headers: HTTPFields, remoteAddress: SocketAddress?, bodySessionID: String?
+    ) {
         if let id = headers[named: "x-session-id"] ?? headers[named: "x-tap-session"], !id.isEmpty {
             record.sessionID = id
             record.sessionSource = .header
@@ -339,7 +365,7 @@ struct ProxyResponder: HTTPResponder {
         }
         let noLog = headers[named: "x-tap-no-log"]?.lowercased()
         record.noLog = noLog == "1" || noLog == "true"
-        record.clientAddress = context.remoteAddress?.ipAddress
+        record.clientAddress = remoteAddress?.ipAddress
     }
 
     /// What a failed upstream call means for the record and the client; no error when the client left.
