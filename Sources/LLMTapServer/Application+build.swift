@@ -86,6 +86,9 @@ public func buildApplication(
             flushInterval: configuration.otlpFlushInterval)
     }
 
+    // `LLMTAP_PROXY_PATH=hummingbird` answers every call through Hummingbird's responder, as
+    // before the event-loop hot path existed: for A/B runs of one binary (Benchmarks/README.md).
+    let frameworkPathOnly = ProcessInfo.processInfo.environment["LLMTAP_PROXY_PATH"] == "hummingbird"
     let responder = ProxyResponder(
         routes: Routes(providers: configuration.providers, defaultUpstream: configuration.upstream),
         clients: clients,
@@ -102,8 +105,7 @@ public func buildApplication(
         server: .http1(
             configuration: .init(additionalChannelHandlers: [
                 ClientHangUpHandler(), ConnectionGuard(limits: limits, counter: metrics.connections),
-                ProxyChannelHandler(responder: responder),
-            ])),
+            ] + (frameworkPathOnly ? [] : [ProxyChannelHandler(responder: responder)]))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
         onServerRunning: { channel in await onListening(.proxy, channel.localAddress?.port ?? 0) },
         logger: logger
@@ -164,9 +166,6 @@ final class UpstreamClients: Sendable {
         self.all = all
         self.byLoop = byLoop
     }
-
-    /// Whether one of the clients has its connections on `loop`.
-    func owns(_ loop: any EventLoop) -> Bool { byLoop[ObjectIdentifier(loop)] != nil }
 
     /// The client whose connections live on `loop` (the first client for a loop of another group).
     func client(on loop: any EventLoop) -> HTTPClient {

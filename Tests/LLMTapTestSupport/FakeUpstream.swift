@@ -32,6 +32,7 @@ public final class FakeUpstream: Sendable {
     private let received = Mutex<[Received]>([])
     private let aborted = Mutex(0)
     private let closed = Mutex(0)
+    private let opened = Mutex(0)
     private let gate = AsyncStream<Void>.makeStream()
 
     public init() {}
@@ -44,6 +45,9 @@ public final class FakeUpstream: Sendable {
     /// Connections the client (llmtap) closed or half-closed.
     public var closedConnections: Int { closed.withLock { $0 } }
 
+    /// Connections the client (llmtap) opened.
+    public var openedConnections: Int { opened.withLock { $0 } }
+
     /// Lets a `slow` stream send the rest of its chunks.
     public func openGate() { gate.continuation.yield() }
 
@@ -52,7 +56,10 @@ public final class FakeUpstream: Sendable {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = Application(
             router: router(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionWatcher { self.closed.withLock { $0 += 1 } }])),
+            server: .http1(configuration: .init(additionalChannelHandlers: [
+                ConnectionWatcher(
+                    onOpen: { self.opened.withLock { $0 += 1 } }, onClose: { self.closed.withLock { $0 += 1 } })
+            ])),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) }
         )
@@ -245,12 +252,18 @@ public final class FakeUpstream: Sendable {
     }
 }
 
-/// Counts connections whose peer closed its side.
+/// Counts connections opened, and those whose peer closed its side.
 final class ConnectionWatcher: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = Any
+    let onOpen: @Sendable () -> Void
     let onClose: @Sendable () -> Void
 
-    init(onClose: @escaping @Sendable () -> Void) { self.onClose = onClose }
+    init(onOpen: @escaping @Sendable () -> Void, onClose: @escaping @Sendable () -> Void) {
+        self.onOpen = onOpen
+        self.onClose = onClose
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { onOpen() }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event { onClose() }

@@ -202,10 +202,12 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         tee.requestSide = CallObservation.now() &- prepared
         let loop = context.eventLoop
         let client = responder.clients.client(on: loop)
+        // `.delegate(on:)`, not `.delegateAndChannel(on:)`: a required loop makes AsyncHTTPClient open
+        // "overflow" connections it closes when idle (measured: a new upstream connection for most
+        // calls at 32 concurrent). The client of this loop has its connections on it anyway.
         tee.task = client.execute(
-            request: request, delegate: tee,
-            eventLoop: responder.clients.owns(loop) ? .delegateAndChannel(on: loop) : .delegate(on: loop),
-            deadline: .now() + .hours(24), logger: responder.logger)
+            request: request, delegate: tee, eventLoop: .delegate(on: loop), deadline: .now() + .hours(24),
+            logger: responder.logger)
     }
 
     /// The call `tee` answered is over: the connection takes its next request.
@@ -247,7 +249,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
     private var observation: CallObservation?
     private var filter: OpenAIChat.UsageChunkFilter?
     private var status = 0
-    private var flushEachRead = false
+    private var flushScheduled = false
     private var overheadPending = true
     private var clientGone = false
     private var done = false
@@ -279,6 +281,17 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         if flush { context.writeAndFlush(data, promise: promise) } else { context.write(data, promise: promise) }
     }
 
+    /// One flush for every part written in this turn of the event loop: the events an upstream
+    /// read brings leave in one `writev`, as soon as the loop is done reading, not one each.
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.execute { [self] in
+            flushScheduled = false
+            context.flush()
+        }
+    }
+
     private func writeEnd() {
         let promise = context.eventLoop.makePromise(of: Void.self)
         write(.end(nil), flush: true, promise: promise)
@@ -303,14 +316,14 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
             record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
             contentType: contentType, contentEncoding: contentEncoding)
         filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
-        // A stream's head goes out at once (its first event may be seconds away); a document's
-        // head waits for its body, to leave in one write.
-        flushEachRead = isEventStream
         if !clientGone {
             let response = HTTPResponse(
                 status: .init(code: status, reasonPhrase: head.status.reasonPhrase),
                 headerFields: HeaderPolicy.clientHeaders(from: head.headers, bodyRewritten: rewrite))
-            write(.head(response), flush: isEventStream)
+            write(.head(response), flush: false)
+            // A stream's head goes out now (its first event may be seconds away); a document's
+            // head waits for its body, to leave in one write.
+            if isEventStream { scheduleFlush() }
         }
         return context.eventLoop.makeSucceededVoidFuture()
     }
@@ -321,15 +334,19 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         var written: EventLoopFuture<Void>?
         if !clientGone, forward.readableBytes > 0 {
             let promise = context.eventLoop.makePromise(of: Void.self)
-            write(.body(forward), flush: true, promise: promise)
+            // The first bytes leave at once (time to first token); later ones with one flush per loop turn.
+            write(.body(forward), flush: overheadPending, promise: promise)
+            if !overheadPending { scheduleFlush() }
             if overheadPending {
                 promise.futureResult.whenSuccess { [self] in observeOverhead(since: arrival) }
             }
             written = promise.futureResult
         }
         observation?.received(buffer, at: arrival)
-        // The next read waits for this write: a slow client slows the upstream, nothing piles up.
-        return written ?? context.eventLoop.makeSucceededVoidFuture()
+        // While the client takes the bytes, the next read comes at once; when its connection's
+        // buffer is full, the next read waits for this write: a slow client slows the upstream.
+        if let written, !context.channel.isWritable { return written }
+        return context.eventLoop.makeSucceededVoidFuture()
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {

@@ -194,6 +194,9 @@ struct ProxyResponder: HTTPResponder {
             return .success(try await request.body.collect(upTo: maxBodyBytes))
         } catch let error as HTTPError where error.status == .contentTooLarge {
             return .failure(.bodyTooLarge(limit: maxBodyBytes))
+        } catch is NIOTooManyBytesError {
+            // A body without a declared length (chunked) that outgrew the limit while read.
+            return .failure(.bodyTooLarge(limit: maxBodyBytes))
         } catch {
             return .failure(.badRequest("the request body could not be read: \(error)"))
         }
