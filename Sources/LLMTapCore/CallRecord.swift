@@ -140,21 +140,29 @@ public enum CallID {
             return (ms, state.counter)
         }
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: ms >> (8 * (5 - i))) }
+        // One draw of the system generator for all 64 random bits (one per byte was eight
+        // `getrandom` calls on the request path).
         var rng = SystemRandomNumberGenerator()
-        for i in 8..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        let random: UInt64 = rng.next()
+        for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: random >> (8 * (i - 8))) }
         bytes[6] = UInt8(counter >> 8)
         bytes[7] = UInt8(truncatingIfNeeded: counter)
         bytes[6] = (bytes[6] & 0x0F) | 0x70
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
-        let h = Array(hex)
-        return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-"
-            + String(h[16..<20]) + "-" + String(h[20..<32])
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var n = 0
+            for (i, byte) in bytes.enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 {
+                    out[n] = UInt8(ascii: "-")
+                    n += 1
+                }
+                out[n] = digits[Int(byte >> 4)]
+                out[n + 1] = digits[Int(byte & 0x0F)]
+                n += 2
+            }
+            return n
+        }
     }
 }
 
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
-    }
-}

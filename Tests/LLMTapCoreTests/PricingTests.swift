@@ -47,6 +47,13 @@ struct PricingTests {
         let late = CallID.make(date: Date(timeIntervalSince1970: 1_700_000_001))
         #expect(early < late)
         #expect(early.count == 36)
+        // UUIDv7 layout: 48 bits of milliseconds first, version 7, RFC variant, lowercase hex.
+        let chars = Array(early)
+        #expect(String(chars[0..<8]) + String(chars[9..<13]) == String(1_700_000_000_000, radix: 16).leftPadding(12))
+        #expect([chars[8], chars[13], chars[18], chars[23]] == ["-", "-", "-", "-"])
+        #expect(chars[14] == "7")
+        #expect("89ab".contains(chars[19]))
+        #expect(early.allSatisfy { "0123456789abcdef-".contains($0) })
         let burst = (0..<5000).map { _ in CallID.make() }  // many in one millisecond
         #expect(burst == burst.sorted())
         #expect(Set(burst).count == burst.count)
@@ -70,5 +77,11 @@ struct ModelNameTests {
         if model != base {
             #expect(PricingTable(version: "t", providers: ["p": ["other": ModelPrice(input: NanoUSD(1), output: NanoUSD(1))]]).price(provider: "p", model: model) == nil)
         }
+    }
+}
+
+extension String {
+    fileprivate func leftPadding(_ width: Int) -> String {
+        String(repeating: "0", count: max(0, width - count)) + self
     }
 }
