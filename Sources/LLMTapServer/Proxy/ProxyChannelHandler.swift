@@ -248,6 +248,8 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
     var task: HTTPClient.Task<Void>?
     /// The write of the response's end, once issued.
     private(set) var ended: EventLoopFuture<Void>?
+    /// The latest body write.
+    private var lastWrite: EventLoopFuture<Void>?
 
     private var observation: CallObservation?
     private var filter: OpenAIChat.UsageChunkFilter?
@@ -344,6 +346,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
                 promise.futureResult.whenSuccess { [self] in observeOverhead(since: arrival) }
             }
             written = promise.futureResult
+            lastWrite = promise.futureResult
         }
         observation?.received(buffer, at: arrival)
         // While the client takes the bytes, the next read comes at once; when its connection's
@@ -379,7 +382,13 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
             observation.finish(
                 outcome: outcome, status: status,
                 error: outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)")))
-        if !clientGone { context.close(promise: nil) }
+        if !clientGone {
+            // The client gets the bytes it was sent, then the same cut: a close drops writes still queued.
+            context.flush()
+            (lastWrite ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { [context] _ in
+                context.close(promise: nil)
+            }
+        }
         handler.finished(self, context: context)
     }
 
