@@ -12,7 +12,9 @@ import Testing
 /// with its outcome, and the proxy keeps serving.
 struct ProxyFaultTests {
     @Test func unreachableUpstreamGets502AndARecord() async throws {
-        let closedPort = try await Self.closedPort()
+        let reserved = try ClosedPort()
+        defer { reserved.release() }
+        let closedPort = reserved.port
         let store = try await Tap.run(upstreamURL: "http://127.0.0.1:\(closedPort)") { tap in
             let response = try await tap.post(body: WireSamples.request(stream: false))
             #expect(response.status == .badGateway)
@@ -143,13 +145,35 @@ struct ProxyFaultTests {
         #expect(try store.calls().first?.provider == "local")
     }
 
-    /// A port nothing listens on.
-    static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
+    /// A port nothing listens on, held by a bound socket that never listens until `release`:
+    /// a port merely closed again could be taken by a test running beside this one (seen: a
+    /// 404 from another test's llmtap instead of the 502).
+    struct ClosedPort {
+        let port: Int
+        private let descriptor: Int32
+
+        init() throws {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw ChannelError.ioOnClosedChannel }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = 0
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                    bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
+                }
+            }
+            guard bound else {
+                close(fd)
+                throw ChannelError.ioOnClosedChannel
+            }
+            descriptor = fd
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        func release() { close(descriptor) }
     }
 }
 
