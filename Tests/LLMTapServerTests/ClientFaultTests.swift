@@ -155,6 +155,28 @@ struct RawConnection: Sendable {
     func close() async {
         try? await channel.channel.close()
     }
+
+    /// What the server sends until the text holds `marker` (or the time is up).
+    func read(until marker: String, seconds: Double) async -> String {
+        let stream = received
+        return await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                var text = ""
+                for await chunk in stream {
+                    text += String(buffer: chunk)
+                    if text.contains(marker) { return text }
+                }
+                return text
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? ""
+        }
+    }
 }
 
 final class ClosedFlag: Sendable {

@@ -59,6 +59,43 @@ struct ProxyChannelHandlerTests {
         #expect(try store.callCount() == 1)
     }
 
+    /// A client that waits for `100 Continue` before sending its body is told at once (curl
+    /// waits a second for it on bodies over 1 MB); the expectation is not forwarded upstream.
+    @Test(arguments: [false, true])
+    func expectContinueIsAnsweredAtOnce(sync: Bool) async throws {
+        let store = try await Tap.run(configure: { $0.durability = sync ? .sync : .fast }) { tap in
+            let connection = try await RawConnection(port: tap.proxyPort)
+            let body = WireSamples.request(stream: false)
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Expect: 100-continue\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+            let interim = await connection.read(until: "\r\n\r\n", seconds: 5)
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue"))
+            try await connection.send(body)
+            let (received, _) = await connection.readUntilClosed(seconds: 10)
+            #expect(received.hasPrefix("HTTP/1.1 200"))
+            #expect(received.hasSuffix(WireSamples.completion))
+            #expect(tap.upstream.requests.count == 1)
+            #expect(tap.upstream.requests.first?.header("expect") == nil)
+        }
+        #expect(try store.callCount() == 1)
+    }
+
+    /// A declared body over the limit is refused without asking for it.
+    @Test func expectContinueOverTheLimitGets413Only() async throws {
+        _ = try await Tap.run(configure: { $0.maxBodyBytes = 1000 }) { tap in
+            let connection = try await RawConnection(port: tap.proxyPort)
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + "Expect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+            let answer = await connection.read(until: "request_too_large", seconds: 5)
+            #expect(answer.hasPrefix("HTTP/1.1 413"))
+            #expect(!answer.contains("100 Continue"))
+            #expect(tap.upstream.requests.isEmpty)
+            await connection.close()
+        }
+    }
+
     /// Calls share pooled upstream connections: a connection per queued call (AsyncHTTPClient's
     /// "overflow" connections, closed when idle) was what a required event loop gave.
     @Test func concurrentCallsReuseUpstreamConnections() async throws {

@@ -14,15 +14,15 @@ enum HeaderPolicy {
 
     /// The client's headers as sent upstream: minus hop-by-hop fields (and those the
     /// `Connection` header names), minus `Host` and `Content-Length` (set anew for the
-    /// upstream), minus llmtap's own `X-Tap-*`; `Accept-Encoding` narrowed to what
-    /// llmtap decodes.
+    /// upstream), minus `Expect` (llmtap has the whole body before it calls the upstream),
+    /// minus llmtap's own `X-Tap-*`; `Accept-Encoding` narrowed to what llmtap decodes.
     static func upstreamHeaders(from fields: HTTPFields) -> HTTPHeaders {
         let named = connectionNamed(fields)
         var out = HTTPHeaders()
         for field in fields {
             let name = field.name.canonicalName
             if hopByHop.contains(name) || named.contains(name) || name == "host" || name == "content-length"
-                || name.hasPrefix("x-tap-")
+                || name == "expect" || name.hasPrefix("x-tap-")
             {
                 continue
             }

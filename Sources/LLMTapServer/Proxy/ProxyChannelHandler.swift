@@ -84,6 +84,14 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(data)
                 return
             }
+            if head.headerFields[.expect]?.lowercased() == "100-continue",
+                head.headerFields[.contentLength].flatMap(Int.init).map({ $0 <= responder.maxBodyBytes }) ?? true
+            {
+                // Every body is read whole before the call goes upstream (as nginx buffers it): the
+                // client is told to send it now rather than after its own wait (curl's is 1 s, for
+                // bodies over 1 MB — a prompt with an image). One over the limit gets its 413 instead.
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            }
             if let (route, proxyKeyName) = intercept(head) {
                 state = .collecting(
                     Collecting(
