@@ -142,15 +142,9 @@ extension ProxyResponder {
             response = try await clients.client(on: context.clientClosed.eventLoop)
                 .execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
         } catch {
-            let failure = Self.classify(error, url: route.url)
-            var observation = CallObservation(
-                record: record, start: start, route: route, requestFacts: facts, pricing: pricing, contentType: "",
-                contentEncoding: nil)
-            sink.submit(
-                observation.finish(
-                    outcome: failure.outcome, status: failure.error.map { Int($0.status.code) },
-                    error: failure.error.map { ($0.type, $0.message) } ?? ("client_cancelled", "\(error)")))
-            return (failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")).response
+            return Self.recordUnanswered(
+                error, record: record, start: start, route: route, facts: facts, pricing: pricing, sink: sink, logger: nil
+            ).response
         }
         let status = Int(response.status.code)
         let observation = CallObservation(

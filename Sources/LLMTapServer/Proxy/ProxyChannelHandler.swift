@@ -404,20 +404,10 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
     func failedBeforeResponse(_ error: Error) {
         guard !done else { return }
         done = true
-        var failure = ProxyResponder.classify(error, url: route.url)
-        if clientGone { failure = (.clientCancelled, nil) }
-        var observation = CallObservation(
-            record: record, start: start, route: route, requestFacts: facts, pricing: pricing, contentType: "",
-            contentEncoding: nil)
-        sink.submit(
-            observation.finish(
-                outcome: failure.outcome, status: failure.error.map { Int($0.status.code) },
-                error: failure.error.map { ($0.type, $0.message) } ?? ("client_cancelled", "\(error)")))
-        logger.info(
-            "upstream call failed",
-            metadata: ["llmtap.provider": "\(route.provider)", "llmtap.outcome": "\(failure.outcome.rawValue)"])
+        let answer = ProxyResponder.recordUnanswered(
+            error, record: record, start: start, route: route, facts: facts, pricing: pricing, sink: sink,
+            clientLeft: clientGone, logger: logger)
         if !clientGone {
-            let answer = failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")
             let body = answer.body
             var fields = HTTPFields()
             fields[.contentType] = "application/json"

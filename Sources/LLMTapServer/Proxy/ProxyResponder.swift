@@ -111,18 +111,10 @@ struct ProxyResponder: HTTPResponder {
             response = try await clients.client(on: context.clientClosed.eventLoop)
                 .execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
         } catch {
-            let failure = Self.classify(error, url: route.url)
-            var observation = CallObservation(
-                record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
-                contentType: "", contentEncoding: nil)
-            sink.submit(
-                observation.finish(
-                    outcome: failure.outcome, status: failure.error.map { Int($0.status.code) },
-                    error: failure.error.map { ($0.type, $0.message) } ?? ("client_cancelled", "\(error)")))
-            logger.info(
-                "upstream call failed",
-                metadata: ["llmtap.provider": "\(route.provider)", "llmtap.outcome": "\(failure.outcome.rawValue)"])
-            return (failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")).response
+            return Self.recordUnanswered(
+                error, record: record, start: start, route: route, facts: facts, pricing: pricing, sink: sink,
+                logger: logger
+            ).response
         }
         return tee(
             response, clientClosed: context.clientClosed, record: record, start: start, route: route, facts: facts,
@@ -377,6 +369,27 @@ struct ProxyResponder: HTTPResponder {
         if let error = error as? HTTPClientError, error == .cancelled { return (.clientCancelled, nil) }
         if isTimeout(error) { return (.timeout, .upstreamTimeout(url: url)) }
         return (.unreachable, .upstreamUnreachable(url: url, underlying: "\(error)"))
+    }
+
+    /// Records a call that got no response at all — unreachable, timed out, or the client left
+    /// first — and gives llmtap's own answer for the client (502 or 504).
+    static func recordUnanswered(
+        _ error: Error, record: CallRecord, start: UInt64, route: Route, facts: RequestFacts, pricing: PricingTable,
+        sink: CallSink, clientLeft: Bool = false, logger: Logger?
+    ) -> ProxyError {
+        var failure = classify(error, url: route.url)
+        if clientLeft { failure = (.clientCancelled, nil) }
+        var observation = CallObservation(
+            record: record, start: start, route: route, requestFacts: facts, pricing: pricing, contentType: "",
+            contentEncoding: nil)
+        sink.submit(
+            observation.finish(
+                outcome: failure.outcome, status: failure.error.map { Int($0.status.code) },
+                error: failure.error.map { ($0.type, $0.message) } ?? ("client_cancelled", "\(error)")))
+        logger?.info(
+            "upstream call failed",
+            metadata: ["llmtap.provider": "\(route.provider)", "llmtap.outcome": "\(failure.outcome.rawValue)"])
+        return failure.error ?? ProxyError.upstreamUnreachable(url: route.url, underlying: "cancelled")
     }
 
     static func isTimeout(_ error: Error) -> Bool {
