@@ -136,15 +136,12 @@ extension ProxyResponder {
         }
         upstreamRequest.body = .bytes(upstream.body)
 
-        sink.metrics.upstreamStarted()
         let response: HTTPClientResponse
-        do {
-            response = try await clients.client(on: context.clientClosed.eventLoop)
-                .execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
-        } catch {
-            return Self.recordUnanswered(
-                error, record: record, start: start, route: route, facts: facts, pricing: pricing, sink: sink, logger: nil
-            ).response
+        switch await send(
+            upstreamRequest, context: context, record: record, start: start, route: route, facts: facts, logsFailure: false)
+        {
+        case .success(let answered): response = answered
+        case .failure(let error): return error.response
         }
         let status = Int(response.status.code)
         let observation = CallObservation(

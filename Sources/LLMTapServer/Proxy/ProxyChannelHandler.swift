@@ -70,10 +70,13 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if EngineRoute(method: head.method, path: uri.path) != nil { return nil }
         guard let route = responder.routes.route(path: uri.path, query: uri.query) else { return nil }
         guard case .success(let proxyKeyName) = responder.admit(head.headerFields) else { return nil }
-        if let declared = head.headerFields[.contentLength].flatMap(Int.init), declared > responder.maxBodyBytes {
-            return nil
-        }
+        if declaresTooLarge(head) { return nil }
         return (route, proxyKeyName)
+    }
+
+    /// The request declares a body over the limit (Hummingbird answers it 413 without reading it).
+    private func declaresTooLarge(_ head: HTTPRequest) -> Bool {
+        head.headerFields[.contentLength].flatMap(Int.init).map { $0 > responder.maxBodyBytes } ?? false
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -84,9 +87,7 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(data)
                 return
             }
-            if head.headerFields[.expect]?.lowercased() == "100-continue",
-                head.headerFields[.contentLength].flatMap(Int.init).map({ $0 <= responder.maxBodyBytes }) ?? true
-            {
+            if head.headerFields[.expect]?.lowercased() == "100-continue", !declaresTooLarge(head) {
                 // Every body is read whole before the call goes upstream (as nginx buffers it): the
                 // client is told to send it now rather than after its own wait (curl's is 1 s, for
                 // bodies over 1 MB — a prompt with an image). One over the limit gets its 413 instead.
@@ -95,7 +96,7 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let (route, proxyKeyName) = intercept(head) {
                 state = .collecting(
                     Collecting(
-                        head: head, route: route, proxyKeyName: proxyKeyName, body: context.channel.allocator.buffer(capacity: 0),
+                        head: head, route: route, proxyKeyName: proxyKeyName, body: ByteBuffer(),
                         start: CallObservation.now(), createdAt: Date().timeIntervalSince1970))
             } else {
                 state = .passing(requestEnded: false, responseEnded: false)
@@ -116,7 +117,11 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     context.fireChannelRead(data)
                     return
                 }
-                collecting.body.writeImmutableBuffer(chunk)
+                if collecting.body.readableBytes == 0 {
+                    collecting.body = chunk  // most bodies come in one read: no copy
+                } else {
+                    collecting.body.writeImmutableBuffer(chunk)
+                }
                 state = .collecting(collecting)
             case .end:
                 forward(collecting, context: context)

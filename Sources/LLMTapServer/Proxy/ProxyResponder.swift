@@ -105,16 +105,12 @@ struct ProxyResponder: HTTPResponder {
         if call.sendsBody { upstreamRequest.body = .bytes(call.body) }
 
         let requestSide = CallObservation.now() &- prepared
-        sink.metrics.upstreamStarted()
         let response: HTTPClientResponse
-        do {
-            response = try await clients.client(on: context.clientClosed.eventLoop)
-                .execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger)
-        } catch {
-            return Self.recordUnanswered(
-                error, record: record, start: start, route: route, facts: facts, pricing: pricing, sink: sink,
-                logger: logger
-            ).response
+        switch await send(
+            upstreamRequest, context: context, record: record, start: start, route: route, facts: facts, logsFailure: true)
+        {
+        case .success(let answered): response = answered
+        case .failure(let error): return error.response
         }
         return tee(
             response, clientClosed: context.clientClosed, record: record, start: start, route: route, facts: facts,
@@ -369,6 +365,25 @@ struct ProxyResponder: HTTPResponder {
         if let error = error as? HTTPClientError, error == .cancelled { return (.clientCancelled, nil) }
         if isTimeout(error) { return (.timeout, .upstreamTimeout(url: url)) }
         return (.unreachable, .upstreamUnreachable(url: url, underlying: "\(error)"))
+    }
+
+    /// Sends a call upstream on a connection of the client connection's event loop. A call that
+    /// gets no response is recorded here, and the error is llmtap's own answer for the client.
+    func send(
+        _ upstreamRequest: HTTPClientRequest, context: Context, record: CallRecord, start: UInt64, route: Route,
+        facts: RequestFacts, logsFailure: Bool
+    ) async -> Result<HTTPClientResponse, ProxyError> {
+        sink.metrics.upstreamStarted()
+        do {
+            return .success(
+                try await clients.client(on: context.clientClosed.eventLoop)
+                    .execute(upstreamRequest, deadline: .now() + .hours(24), logger: logger))
+        } catch {
+            return .failure(
+                Self.recordUnanswered(
+                    error, record: record, start: start, route: route, facts: facts, pricing: pricing, sink: sink,
+                    logger: logsFailure ? logger : nil))
+        }
     }
 
     /// Records a call that got no response at all — unreachable, timed out, or the client left
