@@ -28,6 +28,9 @@ struct UpstreamFaultTests {
         #"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"huge-line","choices":[{"index":0,"delta":{"content":""#
         + hugeText + #""},"finish_reason":null}]}"# + "\n\n"
 
+    /// The first half of the second event: the client must get it too, as the upstream sent it.
+    static let resetMidEventPart = String(WireSamples.text.events(includeUsage: false)[1].prefix(40))
+
     static let upstream = RawUpstream(scripts: [
         "silence": [.send(sseHead), .pause(.seconds(30))],
         "garbage-sse": [.send(sseHead)] + garbageSSE.map { .send(chunk($0)) } + [.send("0\r\n\r\n")],
@@ -38,6 +41,8 @@ struct UpstreamFaultTests {
         "http10": [.send("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + WireSamples.completion), .close],
         "reset": [.send(sseHead)] + WireSamples.text.events(includeUsage: false).prefix(2).map { .send(chunk($0)) }
             + [.pause(.milliseconds(50)), .reset],
+        "reset-mid-event": [.send(sseHead)] + WireSamples.text.events(includeUsage: false).prefix(1).map { .send(chunk($0)) }
+            + [.send(chunk(resetMidEventPart)), .pause(.milliseconds(50)), .reset],
         "sse-labelled-json": [
             .send(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(WireSamples.text.bytes(includeUsage: false).utf8.count)\r\n\r\n"
@@ -136,6 +141,17 @@ struct UpstreamFaultTests {
         #expect(call.outcome == .upstreamError)
         #expect(call.errorType == "upstream_interrupted")
         #expect(call.output == "Hello")
+    }
+
+    /// Cut inside an event, while the usage filter (usage was asked for upstream) holds that
+    /// event's first part: the client still gets every byte the upstream sent before the cut.
+    @Test func resetInsideAnEventForwardsItsFirstPart() async throws {
+        let call = try await exchange("reset-mid-event") { status, bytes, clean in
+            #expect(status == 200 && !clean)
+            #expect(bytes == WireSamples.text.events(includeUsage: false)[0] + Self.resetMidEventPart)
+        }
+        #expect(call.outcome == .upstreamError)
+        #expect(call.usageInjected)
     }
 
     @Test func wrongContentTypeIsPassedThroughAndRecordedAsUnparsed() async throws {

@@ -396,7 +396,13 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
                 outcome: outcome, status: status,
                 error: outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)")))
         if !clientGone {
-            // The client gets the bytes it was sent, then the same cut: a close drops writes still queued.
+            // The client gets every byte the upstream sent — a partial event the usage filter was
+            // holding included — then the same cut: a close drops writes still queued.
+            if let rest = filter?.finish(), rest.readableBytes > 0 {
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                write(.body(rest), flush: false, promise: promise)
+                lastWrite = promise.futureResult
+            }
             context.flush()
             (lastWrite ?? context.eventLoop.makeSucceededVoidFuture()).whenComplete { [context] _ in
                 context.close(promise: nil)

@@ -274,6 +274,9 @@ struct ProxyResponder: HTTPResponder {
                 // The upstream failed mid-body (the client gets the same cut), or the client left.
                 let outcome: CallRecord.Outcome =
                     Task.isCancelled ? .clientCancelled : (isTimeout(error) ? .timeout : .upstreamError)
+                if outcome != .clientCancelled, let rest = filter?.finish(), rest.readableBytes > 0 {
+                    try? await writer.write(rest)  // a partial event the usage filter was holding
+                }
                 sink.submit(
                     observation.finish(
                         outcome: outcome, status: status,
