@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Request bodies stored as a template over shared fragments.
@@ -19,11 +18,11 @@ enum PayloadFragments {
     static let stringKeys: Set<[UInt8]> = [Array("system".utf8), Array("instructions".utf8)]
 
     /// 16 bytes of SHA-256, as message hashes.
-    static func hash<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Data {
-        var hasher = SHA256()
-        hasher.update(data: Array(bytes))
-        return Data(hasher.finalize().prefix(16))
+    static func hash(_ bytes: ArraySlice<UInt8>) -> Hash16 {
+        bytes.withUnsafeBytes { Hash16(of: $0) }
     }
+
+    static func hash(_ bytes: [UInt8]) -> Hash16 { Hash16(of: bytes) }
 
     /// The byte ranges worth storing once, in order; none when the body is not a JSON object.
     static func slices(_ body: [UInt8]) -> [Range<Int>] {
@@ -38,7 +37,7 @@ enum PayloadFragments {
     }
 
     /// `0x00, varint length, bytes` for a literal; `0x01, 16 hash bytes` for a fragment.
-    static func template(_ body: [UInt8], slices: [Range<Int>], hashes: [Data]) -> [UInt8] {
+    static func template(_ body: [UInt8], slices: [Range<Int>], hashes: [Hash16]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(body.count / 4 + 64)
         var copied = 0
@@ -55,7 +54,7 @@ enum PayloadFragments {
         for (slice, hash) in zip(slices, hashes) {
             literal(body[copied..<slice.lowerBound])
             out.append(1)
-            out.append(contentsOf: hash)
+            out.append(contentsOf: hash.bytes)
             copied = slice.upperBound
         }
         literal(body[copied...])

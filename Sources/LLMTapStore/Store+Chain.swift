@@ -176,7 +176,7 @@ extension Store {
             while let fragment = try fragments.next() {
                 let hash: Data = fragment["hash"]
                 let bytes = try? PayloadCodec.decompress(fragment["bytes"], size: fragment["size"])
-                guard let bytes, PayloadFragments.hash(bytes) == hash else {
+                guard let bytes, PayloadFragments.hash(bytes).data == hash else {
                     report.broken = ("fragment " + Hex.string(hash), 0, "a stored request fragment was changed")
                     return report
                 }

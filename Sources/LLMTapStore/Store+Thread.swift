@@ -25,16 +25,16 @@ extension Store {
             var message: Int64
         }
 
-        private let state = Mutex((messages: [Data: Int64](), nodes: [NodeKey: Int64]()))
+        private let state = Mutex((messages: [Hash16: Int64](), nodes: [NodeKey: Int64]()))
         static let limit = 200_000
 
-        func message(_ hash: Data) -> Int64? { state.withLock { $0.messages[hash] } }
+        func message(_ hash: Hash16) -> Int64? { state.withLock { $0.messages[hash] } }
 
         /// Forgets every id (the database they point into was replaced).
         func removeAll() { state.withLock { $0 = ([:], [:]) } }
         func node(_ key: NodeKey) -> Int64? { state.withLock { $0.nodes[key] } }
 
-        func set(message hash: Data, _ id: Int64) {
+        func set(message hash: Hash16, _ id: Int64) {
             state.withLock { state in
                 if state.messages.count >= Self.limit { state.messages.removeAll(keepingCapacity: true) }
                 state.messages[hash] = id
@@ -89,11 +89,11 @@ extension Store {
         if let id = cache.message(message.hash) { return id }
         let find = try db.cachedStatement(sql: "SELECT id FROM messages WHERE hash = ?")
         let id: Int64
-        if let existing = try Int64.fetchOne(find, arguments: [message.hash]) {
+        if let existing = try Int64.fetchOne(find, arguments: [message.hash.data]) {
             id = existing
         } else {
             try db.cachedStatement(sql: "INSERT INTO messages (hash, message) VALUES (?, ?)")
-                .execute(arguments: [message.hash, message.json])
+                .execute(arguments: [message.hash.data, message.message.canonicalText])
             id = db.lastInsertedRowID
         }
         cache.set(message: message.hash, id)

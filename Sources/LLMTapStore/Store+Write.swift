@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import GRDB
 import LLMTapCore
@@ -28,7 +27,7 @@ extension Store {
     /// A piece of a request body stored once (`PayloadFragments`); compressed ahead when it is
     /// likely new, or in the write when a fragment thought stored was not.
     struct PreparedFragment: Sendable {
-        var hash: Data
+        var hash: Hash16
         var raw: ArraySlice<UInt8>
         var compressed: Data?
     }
@@ -40,14 +39,15 @@ extension Store {
     }
 
     /// A message keyed by the hash of its normalized form, kept in the form first seen.
+    /// Its text is written only when it is new (a call's context is mostly messages stored
+    /// by the turns before it).
     struct HashedMessage: Sendable {
-        /// 16 bytes: short keys keep the hash index small, and collisions stay out of reach (2^64).
-        var hash: Data
-        var json: String
+        var hash: Hash16
+        var message: JSONValue
 
         init(_ message: JSONValue) {
-            hash = Data(SHA256.hash(data: Data(Conversation.normalize(message).canonicalText.utf8)).prefix(16))
-            json = message.canonicalText
+            hash = Hash16(of: Conversation.normalize(message).canonicalBytes)
+            self.message = message
         }
     }
 
@@ -59,7 +59,7 @@ extension Store {
         calls.reserveCapacity(batch.count)
         // Fragments this batch compresses: calls of one session share most of their history, and
         // only the first of them in a batch needs it compressed (the write stores it once).
-        var compressedHere = Set<Data>()
+        var compressedHere = Set<Hash16>()
         for record in batch {
             var payload: [DatabaseValue]?
             var fragments: [PreparedFragment] = []
@@ -144,10 +144,10 @@ extension Store {
                 for fragment in call.fragments where fragmentsStored.needsTouch(fragment.hash, at: rowID) {
                     // `last_rowid`: the newest call that uses it, give or take the cache's slack;
                     // retention frees fragments no kept call uses.
-                    try touchFragment.execute(arguments: [rowID, fragment.hash])
+                    try touchFragment.execute(arguments: [rowID, fragment.hash.data])
                     if db.changesCount == 0 {
                         let compressed = try fragment.compressed ?? PayloadCodec.compress(Array(fragment.raw))
-                        try insertFragment.execute(arguments: [fragment.hash, compressed, fragment.raw.count, rowID])
+                        try insertFragment.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID])
                     }
                     fragmentsStored.stored(fragment.hash, at: rowID)
                 }

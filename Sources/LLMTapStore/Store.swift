@@ -99,20 +99,20 @@ public final class Store: Sendable {
     /// their bytes need not be compressed again, and `last_rowid` is rewritten only when it
     /// falls `slack` calls behind. Retention keeps that slack in hand (`dropFragments`).
     final class FragmentCache: Sendable {
-        private let stored = Mutex([Data: Int64]())
+        private let stored = Mutex([Hash16: Int64]())
         static let limit = 100_000
         let slack: Int64
 
         init(slack: Int64) { self.slack = slack }
 
-        func contains(_ hash: Data) -> Bool { stored.withLock { $0[hash] != nil } }
+        func contains(_ hash: Hash16) -> Bool { stored.withLock { $0[hash] != nil } }
 
         /// Whether a call at `rowID` must rewrite the fragment's `last_rowid`.
-        func needsTouch(_ hash: Data, at rowID: Int64) -> Bool {
+        func needsTouch(_ hash: Hash16, at rowID: Int64) -> Bool {
             stored.withLock { $0[hash].map { rowID - $0 >= slack } ?? true }
         }
 
-        func stored(_ hash: Data, at rowID: Int64) {
+        func stored(_ hash: Hash16, at rowID: Int64) {
             stored.withLock { map in
                 if map.count >= Self.limit { map.removeAll(keepingCapacity: true) }
                 map[hash] = rowID

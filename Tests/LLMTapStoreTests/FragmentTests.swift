@@ -73,7 +73,7 @@ struct FragmentTests {
     }
 
     /// The distinct fragments of these calls' request bodies.
-    static func fragmentHashes(_ calls: [CallRecord]) -> Set<Data> {
+    static func fragmentHashes(_ calls: [CallRecord]) -> Set<Hash16> {
         Set(calls.flatMap { call in PayloadFragments.slices(call.requestBody).map { PayloadFragments.hash(call.requestBody[$0]) } })
     }
 
