@@ -58,12 +58,6 @@ CREATE INDEX calls_by_session ON calls (session_id, created_at) WHERE session_id
 
 CREATE INDEX calls_by_model ON calls (model, created_at);
 
-CREATE TABLE messages (
-  id INTEGER PRIMARY KEY,
-  hash BLOB NOT NULL UNIQUE,                   -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
-  message TEXT NOT NULL CHECK (json_valid(message))   -- the message as first seen
-);
-
 CREATE TABLE nodes (
   id INTEGER PRIMARY KEY,
   parent_id INTEGER NOT NULL,                  -- 0 for the first message of a conversation
@@ -197,3 +191,9 @@ CREATE TABLE stats_hourly (
   tps BLOB NOT NULL,                -- of tokens_per_second
   PRIMARY KEY (hour, provider, model, key_fingerprint)
 ) WITHOUT ROWID;
+
+CREATE TABLE "messages" (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL UNIQUE,        -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
+  message BLOB NOT NULL             -- the message as first seen: canonical JSON, compressed like payloads
+);

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The database's migrations: append-only, plain SQL, never changed once released
@@ -93,6 +94,27 @@ enum Migrations {
                     ) WITHOUT ROWID
                     """)
             try StatsSketches.backfill(db)
+        }
+        migrator.registerMigration("v8-compressed-messages") { db in
+            // Each distinct message's text compressed like payloads (its canonical JSON was stored
+            // as text: ~20 % of a 20-turn session's bytes on disk).
+            try db.execute(
+                sql: """
+                    CREATE TABLE messages_v8 (
+                      id INTEGER PRIMARY KEY,
+                      hash BLOB NOT NULL UNIQUE,        -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
+                      message BLOB NOT NULL             -- the message as first seen: canonical JSON, compressed like payloads
+                    )
+                    """)
+            let compressor = try PayloadCodec.Compressor(dictionary: PayloadDictionary.currentPieces)
+            let insert = try db.makeStatement(sql: "INSERT INTO messages_v8 (id, hash, message) VALUES (?, ?, ?)")
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, hash, message FROM messages ORDER BY id")
+            while let row = try rows.next() {
+                let text: String = row["message"]
+                try insert.execute(arguments: [row["id"] as Int64, row["hash"] as Data, try compressor.compress(Array(text.utf8))])
+            }
+            try db.execute(sql: "DROP TABLE messages")
+            try db.execute(sql: "ALTER TABLE messages_v8 RENAME TO messages")
         }
         return migrator
     }

@@ -12,18 +12,27 @@ enum PayloadDictionary {
     struct Version: Sendable {
         let bytes: [UInt8]
         let id: UInt32
+
+        init(_ text: String) {
+            bytes = Array(text.utf8)
+            id = bytes.withUnsafeBufferPointer { UInt32(adler32(1, $0.baseAddress, uInt($0.count))) }
+        }
     }
 
     /// Every dictionary, oldest first; the last one compresses.
-    static let versions: [Version] = [version1].map { text in
-        let bytes = Array(text.utf8)
-        let id = bytes.withUnsafeBufferPointer { UInt32(adler32(1, $0.baseAddress, uInt($0.count))) }
-        return Version(bytes: bytes, id: id)
-    }
+    static let versions: [Version] = [version1].map(Version.init)
 
     static var current: Version { versions[versions.count - 1] }
 
-    static func version(id: UInt32) -> Version? { versions.first { $0.id == id } }
+    /// For the pieces of a body stored on their own (messages, request fragments): their JSON
+    /// framing only. Short, because setting a dictionary costs time in proportion to its
+    /// length, paid per piece: the 6 KB payload dictionary took longer than compressing a
+    /// 300-byte message. Versioned the same way: new ones are appended, the last compresses.
+    static let pieceVersions: [Version] = [pieces1].map(Version.init)
+
+    static var currentPieces: Version { pieceVersions[pieceVersions.count - 1] }
+
+    static func version(id: UInt32) -> Version? { (versions + pieceVersions).first { $0.id == id } }
 
     /// Version 1 (2026-11): deflate finds matches up to 32 KiB back and codes nearer ones in
     /// fewer bits, so the commonest strings come last.
@@ -83,5 +92,18 @@ enum PayloadDictionary {
         data: {"id":"chatcmpl-","object":"chat.completion.chunk","created":,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_","choices":[{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":null}],"usage":null}
 
 
+        """#
+
+    /// Pieces version 1 (2026-11): messages as clients send them and as llmtap stores them
+    /// (canonical JSON, sorted keys), commonest last.
+    static let pieces1 = #"""
+        {"type":"image_url","image_url":{"url":"data:image/png;base64,"}}{"type":"text","text":"
+        "tool_calls":[{"id":"call_","type":"function","function":{"name":"","arguments":"{\"query\":\""}}]
+        {"role":"tool","tool_call_id":"call_","content":"{"content":"","role":"tool","tool_call_id":"call_"}
+        {"arguments":"{\"query\":\"","id":"call_","name":""}{"content":null,"role":"assistant","tool_calls":[
+        {"role":"system","content":"You are a helpful assistant. {"content":"","role":"system"}
+        {"role": "user", "content": "{"role": "assistant", "content": "
+        {"role":"assistant","content":"{"content":"","role":"assistant"}
+        {"role":"user","content":"{"content":"","role":"user"}
         """#
 }

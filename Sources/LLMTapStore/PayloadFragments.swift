@@ -13,7 +13,7 @@ import Foundation
 /// The template, with the hashes, is what the payload row holds and the audit chain covers; a
 /// fragment whose bytes no longer hash to its key is caught by `verifyChain`.
 enum PayloadFragments {
-    static let minimumBytes = 128
+    static let minimumBytes = 40
     static let arrayKeys: Set<[UInt8]> = [Array("messages".utf8), Array("input".utf8), Array("tools".utf8)]
     static let stringKeys: Set<[UInt8]> = [Array("system".utf8), Array("instructions".utf8)]
 

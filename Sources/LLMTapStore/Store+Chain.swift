@@ -181,6 +181,18 @@ extension Store {
                     return report
                 }
             }
+            // Messages (the threaded contexts) are named by the hash of their normalized form: each must still hash to it.
+            let messages = try Row.fetchCursor(db, sql: "SELECT id, hash, message FROM messages")
+            while let row = try messages.next() {
+                let hash: Data = row["hash"]
+                let text = try? PayloadCodec.decompress(row["message"], size: nil)
+                guard let message = text.flatMap({ JSONValue.parse($0) }),
+                    Hash16(of: Conversation.normalize(message).canonicalBytes).data == hash
+                else {
+                    report.broken = ("message " + Hex.string(hash), 0, "a stored message was changed")
+                    return report
+                }
+            }
             return report
         }
     }

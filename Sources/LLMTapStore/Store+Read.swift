@@ -191,7 +191,7 @@ final class ContextReader {
         var text = texts[current] ?? []
         for (id, messageID) in unresolved.reversed() {
             if !text.isEmpty { text.append(UInt8(ascii: ",")) }
-            text += Array((try String.fetchOne(readMessage, arguments: [messageID]) ?? "null").utf8)
+            text += try Self.messageText(readMessage, messageID)
             texts[id] = text
         }
         return [UInt8(ascii: "[")] + text + [UInt8(ascii: "]")]
@@ -199,9 +199,15 @@ final class ContextReader {
 
     private func message(_ id: Int64, db: Database) throws -> JSONValue {
         if let known = messages[id] { return known }
-        let text = try String.fetchOne(db.cachedStatement(sql: "SELECT message FROM messages WHERE id = ?"), arguments: [id])
-        let message = Store.json(text) ?? .null
+        let text = try Self.messageText(db.cachedStatement(sql: "SELECT message FROM messages WHERE id = ?"), id)
+        let message = JSONValue.parse(text) ?? .null
         messages[id] = message
         return message
+    }
+
+    /// A stored message's canonical JSON (`null` for a missing one); stored compressed.
+    static func messageText(_ read: Statement, _ id: Int64) throws -> [UInt8] {
+        guard let stored = try Data.fetchOne(read, arguments: [id]) else { return Array("null".utf8) }
+        return try PayloadCodec.decompress(stored, size: nil)
     }
 }

@@ -92,8 +92,9 @@ extension Store {
         if let existing = try Int64.fetchOne(find, arguments: [message.hash.data]) {
             id = existing
         } else {
+            let compressed = try message.compressed ?? PayloadCodec.compressPiece(message.message.canonicalBytes)
             try db.cachedStatement(sql: "INSERT INTO messages (hash, message) VALUES (?, ?)")
-                .execute(arguments: [message.hash.data, message.message.canonicalText])
+                .execute(arguments: [message.hash.data, compressed])
             id = db.lastInsertedRowID
         }
         cache.set(message: message.hash, id)

@@ -44,22 +44,27 @@ extension Store {
     struct HashedMessage: Sendable {
         var hash: Hash16
         var message: JSONValue
+        /// Its canonical JSON compressed, when `prepare` thought it new (else the write compresses it if it is).
+        var compressed: Data?
 
         init(_ message: JSONValue) {
             hash = Hash16(of: Conversation.normalize(message).canonicalBytes)
             self.message = message
         }
+
     }
 
     /// Serializes, compresses and hashes a batch, off the write transaction (the Recorder
     /// prepares the next batch while one is written).
     func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
         let compressor = try PayloadCodec.Compressor()
+        let pieces = try PayloadCodec.Compressor(dictionary: PayloadDictionary.currentPieces)
         var calls: [PreparedCall] = []
         calls.reserveCapacity(batch.count)
         // Fragments this batch compresses: calls of one session share most of their history, and
         // only the first of them in a batch needs it compressed (the write stores it once).
         var compressedHere = Set<Hash16>()
+        var messagesCompressedHere = Set<Hash16>()
         for record in batch {
             var payload: [DatabaseValue]?
             var fragments: [PreparedFragment] = []
@@ -71,7 +76,7 @@ extension Store {
                         let raw = record.requestBody[slice]
                         let hash = PayloadFragments.hash(raw)
                         let known = fragmentCache.contains(hash) || !compressedHere.insert(hash).inserted
-                        return PreparedFragment(hash: hash, raw: raw, compressed: known ? nil : try compressor.compress(Array(raw)))
+                        return PreparedFragment(hash: hash, raw: raw, compressed: known ? nil : try pieces.compress(Array(raw)))
                     }
                     request = PayloadFragments.template(record.requestBody, slices: slices, hashes: fragments.map(\.hash))
                 }
@@ -87,6 +92,13 @@ extension Store {
                 thread = Thread(
                     messages: messages.map { HashedMessage($0) },
                     reply: Conversation.reply(output: record.output, toolCalls: record.toolCalls).map { HashedMessage($0) })
+                // Messages likely new are compressed here, off the write (most of a context is known).
+                func compressIfNew(_ message: inout HashedMessage) throws {
+                    guard nodeCache.message(message.hash) == nil, messagesCompressedHere.insert(message.hash).inserted else { return }
+                    message.compressed = try pieces.compress(message.message.canonicalBytes)
+                }
+                for index in thread!.messages.indices { try compressIfNew(&thread!.messages[index]) }
+                if thread!.reply != nil { try compressIfNew(&thread!.reply!) }
             }
             calls.append(
                 PreparedCall(
@@ -146,7 +158,7 @@ extension Store {
                     // retention frees fragments no kept call uses.
                     try touchFragment.execute(arguments: [rowID, fragment.hash.data])
                     if db.changesCount == 0 {
-                        let compressed = try fragment.compressed ?? PayloadCodec.compress(Array(fragment.raw))
+                        let compressed = try fragment.compressed ?? PayloadCodec.compressPiece(Array(fragment.raw))
                         try insertFragment.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID])
                     }
                     fragmentsStored.stored(fragment.hash, at: rowID)

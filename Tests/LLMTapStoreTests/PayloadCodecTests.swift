@@ -33,6 +33,17 @@ struct PayloadCodecTests {
         #expect(dictionarySize * 2 < plainSize, "\(dictionarySize) vs \(plainSize) of \(raw)")
     }
 
+    /// Messages and request fragments use the short pieces dictionary: named in the header,
+    /// smaller than plain zlib on a short message, and read back without being told which.
+    @Test func piecesUseTheirOwnDictionary() throws {
+        let message = Array(#"{"content":"What is the capital of France, and how far is it from Lyon?","role":"user"}"#.utf8)
+        let compressed = try PayloadCodec.compressPiece(message)
+        let id = compressed[2..<6].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        #expect(id == PayloadDictionary.currentPieces.id && id != PayloadDictionary.current.id)
+        #expect(try PayloadCodec.decompress(compressed, size: nil) == message)
+        #expect(compressed.count < plainZlibSize(message) - 10, "\(compressed.count) vs \(plainZlibSize(message))")
+    }
+
     @Test func wrongSizesAndUnknownDictionariesAreErrors() throws {
         let compressed = try PayloadCodec.Compressor().compress(Self.request)
         #expect(throws: (any Error).self) { try PayloadCodec.decompress(compressed, size: Self.request.count - 1) }

@@ -8,6 +8,12 @@ import Testing
 /// current one without losing a call: every later migration applies, back-fills its sums,
 /// and old calls read back as they were.
 struct SchemaEvolutionTests {
+    /// The keys the first release gave the two messages below (of their normalized form).
+    static let messageHashes: StatementArguments = [
+        Hash16(of: Conversation.normalize(.object(["role": .string("system"), "content": .string("You are terse.")])).canonicalBytes).data,
+        Hash16(of: Conversation.normalize(.object(["role": .string("user"), "content": .string("Capital of France?")])).canonicalBytes).data,
+    ]
+
     @Test func aFirstSchemaDatabaseMigratesWithoutLoss() async throws {
         let directory = try TestDirectory()
         defer { directory.remove() }
@@ -32,6 +38,19 @@ struct SchemaEvolutionTests {
             try db.execute(
                 sql: "INSERT INTO payloads VALUES ('old-1', 'zlib', ?, 40, ?, 0, NULL)", arguments: [payload, empty])
             try db.execute(sql: "INSERT INTO tags VALUES ('old-1', 'team', 'a')")
+            // A threaded call: its context is two messages (stored as JSON text then) on a path of nodes.
+            try db.execute(
+                sql: """
+                    INSERT INTO messages (id, hash, message) VALUES
+                      (1, ?, '{"content":"You are terse.","role":"system"}'), (2, ?, '{"content":"Capital of France?","role":"user"}')
+                    """,
+                arguments: Self.messageHashes)
+            try db.execute(sql: "INSERT INTO nodes (id, parent_id, message_id) VALUES (1, 0, 1), (2, 1, 2)")
+            try db.execute(
+                sql: """
+                    INSERT INTO calls (id, created_at, provider, endpoint, api_format, model, is_stream, outcome, latency_s, context_node)
+                    VALUES ('old-2', 1733000001.5, 'openai', '/v1/chat/completions', 'openai.chat', 'gpt-4o-mini', 0, 'ok', 0.25, 2)
+                    """)
             try db.execute(sql: "INSERT INTO calls_fts (rowid, chat_input, output) SELECT rowid, chat_input, output FROM calls")
         }
         try queue.close()
@@ -40,12 +59,18 @@ struct SchemaEvolutionTests {
         #expect(
             try store.appliedMigrations() == [
                 "v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums",
-                "v6-request-fragments", "v7-stats-sketches",
+                "v6-request-fragments", "v7-stats-sketches", "v8-compressed-messages",
             ])
         let old = try #require(try store.call(id: "old-1"))
         #expect(old.output == "hi there" && old.context == .string("hello") && old.tags == ["team": "a"])
         #expect(old.requestBody == Array(#"{"model":"gpt-4o-mini","prompt":"hello"}"#.utf8))
         #expect(old.costNanoUSD == 1950 && old.usage?.totalTokens == 7 && old.requestedModel == nil)
+        // Its messages, compressed by v8, read back as written.
+        #expect(
+            try store.call(id: "old-2")?.context == .array([
+                .object(["role": .string("system"), "content": .string("You are terse.")]),
+                .object(["role": .string("user"), "content": .string("Capital of France?")]),
+            ]))
         var search = CallFilter()
         search.text = "there"
         #expect(try store.requests(filter: search, limit: 5, cursor: nil).items.map(\.id) == ["old-1"])
@@ -54,12 +79,12 @@ struct SchemaEvolutionTests {
         #expect(try store.cost(groupBy: .model, filter: CallFilter()).total.costNanoUSD == 1950)
         // And the stats sketches of v7.
         let stats = try store.stats(filter: CallFilter())
-        #expect(stats.map(\.model) == ["gpt-4o-mini"] && stats.first?.requests == 1)
+        #expect(stats.map(\.model) == ["gpt-4o-mini"] && stats.first?.requests == 2)
         #expect(stats.first?.latency.map { abs($0.p50 - 0.25) < 0.0025 } == true)
         // New calls chain after it; the old call is reported as written before the chain.
         try await store.insert([sampleRecord(1)])
         let report = try store.verifyChain()
-        #expect(report.unchained == 1 && report.verified == 1 && report.broken == nil)
+        #expect(report.unchained == 2 && report.verified == 1 && report.broken == nil)
         #expect(try store.integrityCheck() == "ok")
     }
 }

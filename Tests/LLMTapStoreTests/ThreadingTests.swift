@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import LLMTapCore
-import LLMTapStore
+@testable import LLMTapStore
 import Testing
 
 /// A chat call: `turns` alternate user/assistant texts before the last user text; `reply` is the answer.
@@ -54,6 +54,41 @@ struct ThreadingTests {
         let db = try DatabaseQueue(path: directory.databasePath)
         let messages = try await db.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM messages") }
         #expect(messages == 7)
+    }
+
+    /// Messages are stored compressed, read back as sent, and covered by `verify`: a message
+    /// edited in place no longer hashes to its key.
+    @Test func messagesAreStoredCompressedAndVerifyCatchesAnEditedOne() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let long = "Tell me about the " + Array(repeating: "history of the printing press", count: 12).joined(separator: " and ")
+        let calls = [
+            chatRecord(turns: [long], reply: "It began in Mainz."),
+            chatRecord(turns: [long, "It began in Mainz.", "Who printed first?"], reply: "Gutenberg."),
+        ]
+        let store = try await write(calls, to: directory)
+        // (each message in the form first seen: the reply as recorded, without the echo's `refusal: null`)
+        #expect(
+            try store.call(id: calls[1].id)?.context?.arrayValue?.map(Conversation.normalize)
+                == calls[1].context?.arrayValue?.map(Conversation.normalize))
+        let (stored, longest) = try await store.pool.read { db in
+            (try Int.fetchOne(db, sql: "SELECT sum(length(message)) FROM messages")!,
+             try Data.fetchOne(db, sql: "SELECT message FROM messages ORDER BY length(message) DESC LIMIT 1")!)
+        }
+        let canonical = calls[1].context!.arrayValue!.map(\.canonicalBytes.count).reduce(0, +) + 40
+        #expect(stored < canonical * 2 / 3, "\(stored) bytes stored for \(canonical) of messages")
+        #expect(String(decoding: try PayloadCodec.decompress(longest, size: nil), as: UTF8.self).contains("printing press"))
+        #expect(try store.verifyChain().broken == nil)
+
+        let forged = try PayloadCodec.compress(
+            Array(calls[1].context!.arrayValue![1].canonicalText.replacingOccurrences(of: "printing press", with: "steam engine").utf8))
+        try await store.pool.write { db in
+            try db.execute(
+                sql: "UPDATE messages SET message = ? WHERE id = (SELECT id FROM messages ORDER BY length(message) DESC LIMIT 1)",
+                arguments: [forged])
+            #expect(db.changesCount == 1)
+        }
+        #expect(try store.verifyChain().broken?.id.hasPrefix("message ") == true)
     }
 
     @Test func interleavedConversationsThreadApart() async throws {
