@@ -161,13 +161,6 @@ CREATE TABLE chain_checkpoints (
   signature BLOB NOT NULL                    -- HMAC-SHA256 of the above with the database's secret key
 );
 
-CREATE TABLE fragments (
-  hash BLOB PRIMARY KEY NOT NULL,   -- first 16 bytes of SHA-256 of the fragment's exact bytes
-  bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
-  size INTEGER NOT NULL CHECK (size >= 0),
-  last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
-) WITHOUT ROWID;
-
 CREATE TABLE "payloads" (
   call_id TEXT NOT NULL UNIQUE REFERENCES calls (id) ON DELETE CASCADE,
   encoding TEXT NOT NULL CHECK (encoding IN ('zlib')),
@@ -178,7 +171,7 @@ CREATE TABLE "payloads" (
   response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
   digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
   request_format INTEGER NOT NULL DEFAULT 0  -- 0: the request as received; 1: a template over fragments
-);
+, fragment_ids BLOB /* format 2: the template's fragments, varint id deltas */);
 
 CREATE TABLE stats_hourly (
   hour INTEGER NOT NULL,            -- Unix seconds, a multiple of 3600
@@ -196,4 +189,12 @@ CREATE TABLE "messages" (
   id INTEGER PRIMARY KEY,
   hash BLOB NOT NULL UNIQUE,        -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
   message BLOB NOT NULL             -- the message as first seen: canonical JSON, compressed like payloads
+);
+
+CREATE TABLE "fragments" (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL UNIQUE,        -- first 16 bytes of SHA-256 of the fragment's exact bytes
+  bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
+  size INTEGER NOT NULL CHECK (size >= 0),
+  last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
 );

@@ -116,6 +116,27 @@ enum Migrations {
             try db.execute(sql: "DROP TABLE messages")
             try db.execute(sql: "ALTER TABLE messages_v8 RENAME TO messages")
         }
+        migrator.registerMigration("v9-fragment-ids") { db in
+            // Templates name fragments by row id (format 2, `PayloadFragments`): ~400 of a
+            // 20-turn session call's ~480 template bytes were 16-byte hashes. Format-1 rows still
+            // find theirs by hash.
+            try db.execute(
+                sql: """
+                    CREATE TABLE fragments_v9 (
+                      id INTEGER PRIMARY KEY,
+                      hash BLOB NOT NULL UNIQUE,        -- first 16 bytes of SHA-256 of the fragment's exact bytes
+                      bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
+                      size INTEGER NOT NULL CHECK (size >= 0),
+                      last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
+                    )
+                    """)
+            try db.execute(
+                sql: "INSERT INTO fragments_v9 (hash, bytes, size, last_rowid) SELECT hash, bytes, size, last_rowid FROM fragments")
+            try db.execute(sql: "DROP TABLE fragments")
+            try db.execute(sql: "ALTER TABLE fragments_v9 RENAME TO fragments")
+            try db.execute(
+                sql: "ALTER TABLE payloads ADD COLUMN fragment_ids BLOB /* format 2: the template's fragments, varint id deltas */")
+        }
         return migrator
     }
 

@@ -8,10 +8,14 @@ import Foundation
 /// element of the body's top-level `messages`, `input` or `tools` array (and a long top-level
 /// `system` or `instructions` string) of at least `minimumBytes` is stored once in `fragments`,
 /// keyed by the SHA-256 of its exact bytes, and the body becomes a template — literal bytes
-/// and fragment hashes — that gives back the exact original bytes.
+/// and fragment references — that gives back the exact original bytes.
 ///
-/// The template, with the hashes, is what the payload row holds and the audit chain covers; a
-/// fragment whose bytes no longer hash to its key is caught by `verifyChain`.
+/// Formats (`payloads.request_format`): 1 names each fragment by its 16-byte hash in the
+/// template; 2 (since v9) marks each fragment's place with one byte and lists the fragments'
+/// row ids in `payloads.fragment_ids`, as varint deltas: a 20-turn session's template was
+/// mostly hashes (~400 of its ~480 bytes). The audit chain covers the template and the
+/// hashes of the fragments it uses, in order (whatever their ids); a fragment whose bytes no
+/// longer hash to its key is caught by `verifyChain`.
 enum PayloadFragments {
     static let minimumBytes = 40
     static let arrayKeys: Set<[UInt8]> = [Array("messages".utf8), Array("input".utf8), Array("tools".utf8)]
@@ -30,35 +34,80 @@ enum PayloadFragments {
         return (try? scanner.topLevelSlices()) ?? []
     }
 
-    /// A template: literal runs and fragment hashes, in order.
+    /// A template: literal runs and fragments, in order.
     enum Piece: Equatable {
         case literal(ArraySlice<UInt8>)
+        /// Format 1: a fragment named by its hash.
         case fragment(Data)
+        /// Format 2: the next fragment of the payload's `fragment_ids`.
+        case next
     }
 
-    /// `0x00, varint length, bytes` for a literal; `0x01, 16 hash bytes` for a fragment.
-    static func template(_ body: [UInt8], slices: [Range<Int>], hashes: [Hash16]) -> [UInt8] {
+    /// A format-2 template: `0x00, varint length, bytes` for a literal; `0x02` for a fragment.
+    static func template(_ body: [UInt8], slices: [Range<Int>]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(body.count / 4 + 64)
         var copied = 0
         func literal(_ bytes: ArraySlice<UInt8>) {
             guard !bytes.isEmpty else { return }
             out.append(0)
-            var n = UInt64(bytes.count)
-            repeat {
-                out.append(UInt8(n & 0x7F) | (n > 0x7F ? 0x80 : 0))
-                n >>= 7
-            } while n > 0
+            appendVarint(UInt64(bytes.count), to: &out)
             out.append(contentsOf: bytes)
         }
-        for (slice, hash) in zip(slices, hashes) {
+        for slice in slices {
             literal(body[copied..<slice.lowerBound])
-            out.append(1)
-            out.append(contentsOf: hash.bytes)
+            out.append(2)
             copied = slice.upperBound
         }
         literal(body[copied...])
         return out
+    }
+
+    /// Fragment row ids as zigzag varint deltas: a session's fragments were mostly stored one
+    /// after another, so most take a byte or two.
+    static func encode(ids: [Int64]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(ids.count * 2)
+        var previous: Int64 = 0
+        for id in ids {
+            let delta = id &- previous
+            appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &out)
+            previous = id
+        }
+        return out
+    }
+
+    static func decode(ids bytes: [UInt8]) throws -> [Int64] {
+        var ids: [Int64] = []
+        var i = 0
+        var previous: Int64 = 0
+        while i < bytes.count {
+            let zigzag = try readVarint(bytes, at: &i)
+            previous &+= Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
+            ids.append(previous)
+        }
+        return ids
+    }
+
+    static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var n = value
+        repeat {
+            out.append(UInt8(n & 0x7F) | (n > 0x7F ? 0x80 : 0))
+            n >>= 7
+        } while n > 0
+    }
+
+    static func readVarint(_ bytes: [UInt8], at i: inout Int) throws -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard i < bytes.count, shift < 64 else { throw PayloadCodec.Failure(description: "bad template") }
+            let byte = bytes[i]
+            i += 1
+            value |= UInt64(byte & 0x7F) << shift
+            shift += 7
+            if byte & 0x80 == 0 { return value }
+        }
     }
 
     static func pieces(_ template: [UInt8]) throws -> [Piece] {
@@ -69,16 +118,7 @@ enum PayloadFragments {
             i += 1
             switch tag {
             case 0:
-                var length: UInt64 = 0
-                var shift: UInt64 = 0
-                while true {
-                    guard i < template.count, shift < 63 else { throw PayloadCodec.Failure(description: "bad template") }
-                    let byte = template[i]
-                    i += 1
-                    length |= UInt64(byte & 0x7F) << shift
-                    shift += 7
-                    if byte & 0x80 == 0 { break }
-                }
+                let length = try readVarint(template, at: &i)
                 guard length <= UInt64(template.count - i) else { throw PayloadCodec.Failure(description: "bad template") }
                 pieces.append(.literal(template[i..<(i + Int(length))]))
                 i += Int(length)
@@ -86,6 +126,8 @@ enum PayloadFragments {
                 guard template.count - i >= 16 else { throw PayloadCodec.Failure(description: "bad template") }
                 pieces.append(.fragment(Data(template[i..<(i + 16)])))
                 i += 16
+            case 2:
+                pieces.append(.next)
             default:
                 throw PayloadCodec.Failure(description: "bad template")
             }

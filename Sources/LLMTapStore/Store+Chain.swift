@@ -31,10 +31,27 @@ enum AuditChain {
 
     /// The digest of a `payloads` row in `Store.insertPayload` order: its first seven columns,
     /// and `request_format` when the request is a fragment template (rows written before
-    /// templates existed were digested without it).
-    static func payloadDigest(_ payload: [DatabaseValue]) -> Data {
+    /// templates existed were digested without it); for a format-2 template, also the hashes
+    /// of the fragments it uses, in order (`fragments`), which its `fragment_ids` only point to.
+    static func payloadDigest(_ payload: [DatabaseValue], fragments: [Hash16]) -> Data {
         let format = payload.count > 7 ? Int64.fromDatabaseValue(payload[7]) ?? 0 : 0
-        return digest(payload: format == 0 ? Array(payload.prefix(7)) : payload)
+        switch format {
+        case 0: return digest(payload: Array(payload.prefix(7)))
+        case 1: return digest(payload: Array(payload.prefix(8)))
+        default: return digest(payload: Array(payload.prefix(8)) + fragments.map { $0.data.databaseValue })
+        }
+    }
+
+    /// The hashes of the fragments a payload's `fragment_ids` names, in order; nil when one is missing.
+    static func fragmentHashes(_ ids: Data?, db: Database) throws -> [Hash16]? {
+        guard let ids else { return [] }
+        let find = try db.cachedStatement(sql: "SELECT hash FROM fragments WHERE id = ?")
+        var hashes: [Hash16] = []
+        for id in try PayloadFragments.decode(ids: Array(ids)) {
+            guard let stored = try Data.fetchOne(find, arguments: [id]), let hash = Hash16(bytes: stored) else { return nil }
+            hashes.append(hash)
+        }
+        return hashes
     }
 
     /// The payload columns `payloadDigest` reads, in order.
@@ -134,7 +151,8 @@ extension Store {
                 db,
                 sql: """
                     SELECT calls.rowid AS row_id, calls.chain_hash, \(columns),
-                      \(AuditChain.payloadColumns.map { "p.\($0) AS p_\($0)" }.joined(separator: ", ")), p.digest AS p_digest
+                      \(AuditChain.payloadColumns.map { "p.\($0) AS p_\($0)" }.joined(separator: ", ")), p.digest AS p_digest,
+                      p.fragment_ids AS p_fragment_ids
                     FROM calls LEFT JOIN payloads p ON p.call_id = calls.id ORDER BY calls.rowid
                     """)
             var chained = false
@@ -159,7 +177,12 @@ extension Store {
                     if let kept = row["p_digest"] as Data? {
                         payloadDigest = kept  // the bodies were dropped by payload retention
                     } else {
-                        payloadDigest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row["p_" + $0] as DatabaseValue })
+                        guard let fragments = try AuditChain.fragmentHashes(row["p_fragment_ids"], db: db) else {
+                            report.broken = (id, rowID, "a request fragment it uses was removed")
+                            return report
+                        }
+                        payloadDigest = AuditChain.payloadDigest(
+                            AuditChain.payloadColumns.map { row["p_" + $0] as DatabaseValue }, fragments: fragments)
                     }
                 }
                 let link = AuditChain.link(previous: previous, values: values, payloadDigest: payloadDigest)

@@ -21,8 +21,10 @@ extension Store {
         guard let payload = try Row.fetchOne(statement, arguments: [record.id]) else { return }
         guard (payload["digest"] as Data?) == nil else { return }  // dropped by payload retention
         let requestSize: Int = payload["request_size"]
-        if (payload["request_format"] as Int?) == 1 {
-            record.requestBody = try Self.assemble(PayloadCodec.decompress(payload["request"], size: nil), size: requestSize, db: db)
+        if let format = payload["request_format"] as Int?, format > 0 {
+            let ids = try (payload["fragment_ids"] as Data?).map { try PayloadFragments.decode(ids: Array($0)) } ?? []
+            record.requestBody = try Self.assemble(
+                PayloadCodec.decompress(payload["request"], size: nil), fragmentIDs: ids, size: requestSize, db: db)
         } else {
             record.requestBody = try PayloadCodec.decompress(payload["request"], size: requestSize)
         }
@@ -30,20 +32,28 @@ extension Store {
         record.responseContentEncoding = payload["response_content_encoding"]
     }
 
-    /// A request body from its template and the fragments it names.
-    static func assemble(_ template: [UInt8], size: Int, db: Database) throws -> [UInt8] {
-        let fetch = try db.cachedStatement(sql: "SELECT bytes, size FROM fragments WHERE hash = ?")
+    /// A request body from its template and the fragments it names (format 1) or its
+    /// `fragmentIDs` (format 2).
+    static func assemble(_ template: [UInt8], fragmentIDs: [Int64], size: Int, db: Database) throws -> [UInt8] {
+        let byHash = try db.cachedStatement(sql: "SELECT bytes, size FROM fragments WHERE hash = ?")
+        let byID = try db.cachedStatement(sql: "SELECT bytes, size FROM fragments WHERE id = ?")
         var body: [UInt8] = []
         body.reserveCapacity(size)
+        var ids = fragmentIDs.makeIterator()
         for piece in try PayloadFragments.pieces(template) {
+            let row: Row?
             switch piece {
-            case .literal(let bytes): body.append(contentsOf: bytes)
+            case .literal(let bytes):
+                body.append(contentsOf: bytes)
+                continue
             case .fragment(let hash):
-                guard let row = try Row.fetchOne(fetch, arguments: [hash]) else {
-                    throw PayloadCodec.Failure(description: "request fragment \(Hex.string(hash)) is missing")
-                }
-                body.append(contentsOf: try PayloadCodec.decompress(row["bytes"], size: row["size"]))
+                row = try Row.fetchOne(byHash, arguments: [hash])
+            case .next:
+                guard let id = ids.next() else { throw PayloadCodec.Failure(description: "the template names more fragments than listed") }
+                row = try Row.fetchOne(byID, arguments: [id])
             }
+            guard let row else { throw PayloadCodec.Failure(description: "a request fragment is missing") }
+            body.append(contentsOf: try PayloadCodec.decompress(row["bytes"], size: row["size"]))
         }
         guard body.count == size else { throw PayloadCodec.Failure(description: "request is \(body.count) bytes, \(size) recorded") }
         return body

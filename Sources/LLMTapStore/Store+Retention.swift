@@ -108,9 +108,11 @@ extension Store {
                     """,
                 arguments: [cutoff, batchSize])
             let drop = try db.cachedStatement(
-                sql: "UPDATE payloads SET request = x'', response = x'', digest = ? WHERE call_id = ?")
+                sql: "UPDATE payloads SET request = x'', response = x'', fragment_ids = NULL, digest = ? WHERE call_id = ?")
             for row in rows {
-                let digest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row[$0] as DatabaseValue })
+                // (a fragment already missing broke the chain: `verify` reports it at this call)
+                let fragments = try AuditChain.fragmentHashes(row["fragment_ids"], db: db) ?? []
+                let digest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row[$0] as DatabaseValue }, fragments: fragments)
                 try drop.execute(arguments: [digest, row["call_id"] as String])
             }
             return rows.count

@@ -78,13 +78,13 @@ extension Store {
                         let known = fragmentCache.contains(hash) || !compressedHere.insert(hash).inserted
                         return PreparedFragment(hash: hash, raw: raw, compressed: known ? nil : try pieces.compress(Array(raw)))
                     }
-                    request = PayloadFragments.template(record.requestBody, slices: slices, hashes: fragments.map(\.hash))
+                    request = PayloadFragments.template(record.requestBody, slices: slices)
                 }
                 payload = [
                     record.id.databaseValue, "zlib".databaseValue, try compressor.compress(request).databaseValue,
                     record.requestBody.count.databaseValue, try compressor.compress(record.responseBody).databaseValue,
                     record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
-                    (fragments.isEmpty ? 0 : 1).databaseValue,
+                    (fragments.isEmpty ? 0 : 2).databaseValue, .null,  // fragment_ids: given by the write
                 ]
             }
             var thread: Thread?
@@ -127,8 +127,9 @@ extension Store {
             let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
             let insertSearch = try db.cachedStatement(
                 sql: "INSERT INTO calls_fts (rowid, chat_input, output) VALUES (?, ?, ?)")
+            let findFragment = try db.cachedStatement(sql: "SELECT id FROM fragments WHERE hash = ?")
             let touchFragment = try db.cachedStatement(
-                sql: "UPDATE fragments SET last_rowid = max(last_rowid, ?) WHERE hash = ?")
+                sql: "UPDATE fragments SET last_rowid = max(last_rowid, ?) WHERE id = ?")
             let insertFragment = try db.cachedStatement(
                 sql: "INSERT INTO fragments (hash, bytes, size, last_rowid) VALUES (?, ?, ?, ?)")
             for call in batch.calls {
@@ -145,23 +146,40 @@ extension Store {
                     }
                 }
                 let link = AuditChain.link(
-                    previous: head, values: values, payloadDigest: call.payload.map { AuditChain.payloadDigest($0) })
+                    previous: head, values: values,
+                    payloadDigest: call.payload.map { AuditChain.payloadDigest($0, fragments: call.fragments.map(\.hash)) })
                 values[Self.column("chain_hash")] = link.databaseValue
                 try insertCall.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { continue }
                 head = link
                 sums.add(values)
                 let rowID = db.lastInsertedRowID
-                if let payload = call.payload { try insertPayload.execute(arguments: StatementArguments(payload)) }
-                for fragment in call.fragments where fragmentsStored.needsTouch(fragment.hash, at: rowID) {
+                var fragmentIDs: [Int64] = []
+                fragmentIDs.reserveCapacity(call.fragments.count)
+                for fragment in call.fragments {
                     // `last_rowid`: the newest call that uses it, give or take the cache's slack;
                     // retention frees fragments no kept call uses.
-                    try touchFragment.execute(arguments: [rowID, fragment.hash.data])
-                    if db.changesCount == 0 {
+                    let cached = fragmentsStored.entry(fragment.hash)
+                    if let cached, rowID - cached.lastRowID < fragmentsStored.slack {
+                        fragmentIDs.append(cached.id)
+                        continue
+                    }
+                    var id = try cached?.id ?? Int64.fetchOne(findFragment, arguments: [fragment.hash.data])
+                    if let known = id {
+                        try touchFragment.execute(arguments: [rowID, known])
+                        if db.changesCount == 0 { id = nil }  // retention dropped it since
+                    }
+                    if id == nil {
                         let compressed = try fragment.compressed ?? PayloadCodec.compressPiece(Array(fragment.raw))
                         try insertFragment.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID])
+                        id = db.lastInsertedRowID
                     }
-                    fragmentsStored.stored(fragment.hash, at: rowID)
+                    fragmentsStored.stored(fragment.hash, id: id!, at: rowID)
+                    fragmentIDs.append(id!)
+                }
+                if var payload = call.payload {
+                    if !fragmentIDs.isEmpty { payload[8] = Data(PayloadFragments.encode(ids: fragmentIDs)).databaseValue }
+                    try insertPayload.execute(arguments: StatementArguments(payload))
                 }
                 for (key, value) in call.tags { try insertTag.execute(arguments: [call.id, key, value]) }
                 if call.chatInput != nil || call.output != nil {
@@ -198,8 +216,9 @@ extension Store {
 
     static let insertPayload = """
         INSERT OR IGNORE INTO payloads
-        (call_id, encoding, request, request_size, response, response_size, response_content_encoding, request_format)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        (call_id, encoding, request, request_size, response, response_size, response_content_encoding, request_format,
+          fragment_ids)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// The `calls` row. A message-list context is not stored here but as the path to

@@ -95,11 +95,17 @@ public final class Store: Sendable {
         try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
     }
 
-    /// Fragments recently written, with the `last_rowid` last stored for each (bounded), so
-    /// their bytes need not be compressed again, and `last_rowid` is rewritten only when it
-    /// falls `slack` calls behind. Retention keeps that slack in hand (`dropFragments`).
+    /// Fragments recently written, with their row id and the `last_rowid` last stored for each
+    /// (bounded), so their bytes need not be compressed again, their id not looked up, and
+    /// `last_rowid` is rewritten only when it falls `slack` calls behind. Retention keeps that
+    /// slack in hand (`dropFragments`).
     final class FragmentCache: Sendable {
-        private let stored = Mutex([Hash16: Int64]())
+        struct Entry {
+            var id: Int64
+            var lastRowID: Int64
+        }
+
+        private let stored = Mutex([Hash16: Entry]())
         static let limit = 100_000
         let slack: Int64
 
@@ -107,15 +113,12 @@ public final class Store: Sendable {
 
         func contains(_ hash: Hash16) -> Bool { stored.withLock { $0[hash] != nil } }
 
-        /// Whether a call at `rowID` must rewrite the fragment's `last_rowid`.
-        func needsTouch(_ hash: Hash16, at rowID: Int64) -> Bool {
-            stored.withLock { $0[hash].map { rowID - $0 >= slack } ?? true }
-        }
+        func entry(_ hash: Hash16) -> Entry? { stored.withLock { $0[hash] } }
 
-        func stored(_ hash: Hash16, at rowID: Int64) {
+        func stored(_ hash: Hash16, id: Int64, at rowID: Int64) {
             stored.withLock { map in
                 if map.count >= Self.limit { map.removeAll(keepingCapacity: true) }
-                map[hash] = rowID
+                map[hash] = Entry(id: id, lastRowID: rowID)
             }
         }
 

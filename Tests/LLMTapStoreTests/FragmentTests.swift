@@ -58,7 +58,7 @@ struct FragmentTests {
             (
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM fragments")!,
                 try Int.fetchOne(db, sql: "SELECT sum(length(request)) FROM payloads")! + Int.fetchOne(db, sql: "SELECT sum(length(bytes)) FROM fragments")!,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 1")!
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 2")!
             )
         }
         // Each long message once: the system prompt, the answers, the user turns over the size for a fragment.
@@ -89,7 +89,7 @@ struct FragmentTests {
         records[0].createdAt = 1
         try await store.insert(records)
         for record in records { #expect(try store.call(id: record.id)?.requestBody == record.requestBody) }
-        let templated = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 1")! }
+        let templated = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 2")! }
         #expect(templated == 0)
     }
 
@@ -106,6 +106,70 @@ struct FragmentTests {
         }
         let report = try store.verifyChain()
         #expect(report.broken?.id.hasPrefix("fragment ") == true)
+    }
+
+    /// Templates name fragments by row id; the chain covers the fragments' hashes, so putting
+    /// another fragment (one that hashes right) in a fragment's place breaks the calls using it.
+    @Test func verifyCatchesAFragmentReplacedByAnother() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        let calls = Self.session("s1", turns: 3, createdAt: 1_700_000_000)
+        try await store.insert(calls)
+        let forged = Array(("{\"role\": \"system\", \"content\": \"You are rude. " + Self.text(7, words: 300) + "\"}").utf8)
+        try await store.pool.write { db in
+            try db.execute(
+                sql: "UPDATE fragments SET hash = ?, bytes = ?, size = ? WHERE size = (SELECT max(size) FROM fragments)",
+                arguments: [PayloadFragments.hash(forged).data, try PayloadCodec.compressPiece(forged), forged.count])
+            #expect(db.changesCount == 1)
+        }
+        let report = try store.verifyChain()
+        #expect(report.broken?.id == calls[0].id, "\(String(describing: report.broken))")
+    }
+
+    @Test func fragmentIDsRoundTripAsSmallDeltas() throws {
+        let ids: [Int64] = [1, 2, 3, 4, 900_000, 900_001, 7, Int64.max, 0]
+        #expect(try PayloadFragments.decode(ids: PayloadFragments.encode(ids: ids)) == ids)
+        #expect(PayloadFragments.encode(ids: Array(5_000...5_019)).count == 2 + 19)  // the first 5,000 takes two bytes
+        #expect(throws: (any Error).self) { try PayloadFragments.decode(ids: [0x80]) }
+    }
+
+    /// A database written before v9 holds format-1 templates (fragments named by hash): they
+    /// read back exactly after the migration.
+    @Test func formatOneTemplatesStillRead() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let queue = try DatabaseQueue(path: directory.databasePath)
+        try Migrations.migrator.migrate(queue, upTo: "v8-compressed-messages")
+        let fragment = Array(("{\"role\": \"system\", \"content\": \"" + Self.system + "\"}").utf8)
+        let (head, tail) = (Array(#"{"model": "m", "messages": ["#.utf8), Array(#"]}"#.utf8))
+        let body = head + fragment + tail
+        let hash = PayloadFragments.hash(fragment)
+        let template = [0, UInt8(head.count)] + head + [1] + hash.bytes + [0, UInt8(tail.count)] + tail
+        try await queue.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO calls (id, created_at, provider, endpoint, api_format, is_stream, outcome, latency_s)
+                    VALUES ('v8-call', 1733000000, 'openai', '/v1/chat/completions', 'openai.chat', 0, 'ok', 0.5)
+                    """)
+            try db.execute(
+                sql: "INSERT INTO fragments (hash, bytes, size, last_rowid) VALUES (?, ?, ?, 1)",
+                arguments: [hash.data, try PayloadCodec.compress(fragment), fragment.count])
+            try db.execute(
+                sql: """
+                    INSERT INTO payloads (call_id, encoding, request, request_size, response, response_size, request_format)
+                    VALUES ('v8-call', 'zlib', ?, ?, ?, 0, 1)
+                    """,
+                arguments: [try PayloadCodec.compress(template), body.count, try PayloadCodec.compress([])])
+        }
+        try queue.close()
+        let store = try Store(path: directory.databasePath)
+        #expect(try store.call(id: "v8-call")?.requestBody == body)
+        // New calls beside it use format 2 (the same system prompt: they find its fragment by hash).
+        try await store.insert(Self.session("s1", turns: 2, createdAt: 1_733_000_100))
+        let formats = try await store.pool.read { db in try Int.fetchAll(db, sql: "SELECT request_format FROM payloads ORDER BY rowid") }
+        #expect(formats == [1, 2, 2])
+        #expect(try store.verifyChain().broken == nil)
     }
 
     @Test func retentionKeepsFragmentsTheWriterMayNotHaveTouched() async throws {
