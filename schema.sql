@@ -50,7 +50,7 @@ CREATE TABLE calls (
   -- conversation threading: the node of the context's last message, and of this call's reply
   context_node INTEGER REFERENCES nodes (id),
   reply_node INTEGER REFERENCES nodes (id)
-, requested_model TEXT /* the model the client named, when an alias rewrote it */, chain_hash BLOB /* SHA-256 link of the audit chain (llmtap verify) */);
+, requested_model TEXT /* the model the client named, when an alias rewrote it */, chain_hash BLOB /* SHA-256 link of the audit chain (llmtap verify) */, text_from_thread INTEGER NOT NULL DEFAULT 0 /* bits: 1 chat_input, 2 output are the text of the call's last user message, of its reply */);
 
 CREATE INDEX calls_by_time ON calls (created_at);
 
@@ -77,8 +77,6 @@ CREATE TABLE tags (
 CREATE INDEX tags_by_key ON tags (key, value);
 
 CREATE INDEX calls_by_key ON calls (key_fingerprint, created_at);
-
-CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = 'calls', content_rowid = 'rowid');
 
 CREATE TABLE sessions (
   id TEXT PRIMARY KEY NOT NULL,
@@ -198,3 +196,5 @@ CREATE TABLE "fragments" (
   size INTEGER NOT NULL CHECK (size >= 0),
   last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
 );
+
+CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = '');

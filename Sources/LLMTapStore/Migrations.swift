@@ -137,6 +137,24 @@ enum Migrations {
             try db.execute(
                 sql: "ALTER TABLE payloads ADD COLUMN fragment_ids BLOB /* format 2: the template's fragments, varint id deltas */")
         }
+        migrator.registerMigration("v10-text-once") { db in
+            // A threaded call's chat_input and output are taken from its messages when they give
+            // them back exactly (`ThreadText`): the row no longer holds a third copy of the text.
+            try db.execute(
+                sql: """
+                    ALTER TABLE calls ADD COLUMN text_from_thread INTEGER NOT NULL DEFAULT 0 \
+                    /* bits: 1 chat_input, 2 output are the text of the call's last user message, of its reply */
+                    """)
+            // The search index keeps no copy of its own and reads none from `calls` (where the text may
+            // be absent now): contentless, rebuilt from the calls it indexed.
+            try db.execute(sql: "DROP TABLE calls_fts")
+            try db.execute(sql: "CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = '')")
+            try db.execute(
+                sql: """
+                    INSERT INTO calls_fts (rowid, chat_input, output)
+                    SELECT rowid, chat_input, output FROM calls WHERE chat_input IS NOT NULL OR output IS NOT NULL
+                    """)
+        }
         return migrator
     }
 

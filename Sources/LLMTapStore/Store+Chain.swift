@@ -16,6 +16,7 @@ enum AuditChain {
         !["cost_nano_usd", "pricing_version", "usage_checks", "chain_hash"].contains($0)
     }
     static let hashedPositions = hashedColumns.map { Store.column($0) }
+    static let textFromThreadPosition = Store.column("text_from_thread")
     static let genesis = Data(repeating: 0, count: 32)
 
     /// The link of a call whose row is `values` (in `Store.callColumns` order) and whose
@@ -23,7 +24,11 @@ enum AuditChain {
     static func link(previous: Data, values: [DatabaseValue], payloadDigest: Data?) -> Data {
         var hasher = SHA256()
         hasher.update(data: previous)
-        for position in hashedPositions { feed(values[position], into: &hasher) }
+        for position in hashedPositions {
+            // Columns added after the chain began count only when set, so older links still hold.
+            if position == textFromThreadPosition, (Int64.fromDatabaseValue(values[position]) ?? 0) == 0 { continue }
+            feed(values[position], into: &hasher)
+        }
         hasher.update(data: [payloadDigest == nil ? 0 : 1])
         if let payloadDigest { hasher.update(data: payloadDigest) }
         return Data(hasher.finalize())

@@ -519,7 +519,11 @@ extension Store {
 
     /// The migrations applied, in order (`llmtap check`).
     public func appliedMigrations() throws -> [String] {
-        try pool.read { db in try Migrations.migrator.appliedIdentifiers(db).sorted() }
+        // In the order they were registered (sorting the names put "v10" before "v2").
+        try pool.read { db in
+            let applied = try Migrations.migrator.appliedIdentifiers(db)
+            return Migrations.migrator.migrations.filter(applied.contains)
+        }
     }
 
     /// A session's summary over its calls (the caller adds WHERE and GROUP BY session_id).

@@ -101,12 +101,13 @@ extension Store {
         if readsThreadedContext, r.context == nil, let node: Int64 = row[c["context_node"]] {
             r.context = try contexts.context(endingAt: node, db: db)
         }
-        r.chatInput = row[c["chat_input"]]
+        (r.chatInput, r.output) = try ThreadText.texts(
+            stored: (row[c["chat_input"]], row[c["output"]]), bits: row[c["text_from_thread"]] ?? 0,
+            contextNode: row[c["context_node"]], replyNode: row[c["reply_node"]], reader: contexts, db: db)
         r.isStream = row[c["is_stream"]]
         r.usageInjected = row[c["usage_injected"]]
         r.noLog = row[c["no_log"]]
         r.httpStatus = row[c["http_status"]]
-        r.output = row[c["output"]]
         r.outputs = json(row[c["outputs"]])?.arrayValue?.compactMap(\.stringValue)
         r.toolCalls = json(row[c["tool_calls"]])
         r.finishReason = row[c["finish_reason"]]
@@ -205,6 +206,13 @@ final class ContextReader {
             texts[id] = text
         }
         return [UInt8(ascii: "[")] + text + [UInt8(ascii: "]")]
+    }
+
+    /// A node's message and its parent (0 at a root); nil for a missing node.
+    func node(_ id: Int64, db: Database) throws -> (message: JSONValue, parent: Int64)? {
+        let readNode = try db.cachedStatement(sql: "SELECT parent_id, message_id FROM nodes WHERE id = ?")
+        guard let row = try Row.fetchOne(readNode, arguments: [id]) else { return nil }
+        return (try message(row["message_id"], db: db), row["parent_id"])
     }
 
     private func message(_ id: Int64, db: Database) throws -> JSONValue {

@@ -20,7 +20,8 @@ extension Store {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT rowid AS row_id, id, chat_input, output, chain_hash, \(StatsSketches.keyColumns),
+                    SELECT rowid AS row_id, id, chat_input, output, text_from_thread, context_node, reply_node, chain_hash,
+                      \(StatsSketches.keyColumns),
                       \(StatsSketches.callColumns)
                     FROM calls WHERE rowid < ? ORDER BY rowid LIMIT ?
                     """,
@@ -29,10 +30,13 @@ extension Store {
                 sql: "INSERT INTO calls_fts (calls_fts, rowid, chat_input, output) VALUES ('delete', ?, ?, ?)")
             let delete = try db.cachedStatement(sql: "DELETE FROM calls WHERE id = ?")
             var deleted: [BatchSums.HourKey: StatsSketches] = [:]  // what the stats rollup counted of these
+            let reader = ContextReader()
             for row in rows {
                 deleted[StatsSketches.key(call: row), default: StatsSketches()].add(call: row)
-                let input: String? = row["chat_input"]
-                let output: String? = row["output"]
+                // The search index is told exactly what it indexed (text kept in the messages included).
+                let (input, output) = try ThreadText.texts(
+                    stored: (row["chat_input"], row["output"]), bits: row["text_from_thread"] ?? 0,
+                    contextNode: row["context_node"], replyNode: row["reply_node"], reader: reader, db: db)
                 if input != nil || output != nil {
                     try forget.execute(arguments: [row["row_id"] as Int64, input, output])
                 }

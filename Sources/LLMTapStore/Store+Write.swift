@@ -102,7 +102,7 @@ extension Store {
             }
             calls.append(
                 PreparedCall(
-                    id: record.id, values: Self.values(record, storingContext: thread == nil), payload: payload,
+                    id: record.id, values: Self.values(record, thread: thread), payload: payload,
                     fragments: fragments, thread: thread,
                     needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
                     chatInput: record.chatInput, output: record.output))
@@ -205,7 +205,7 @@ extension Store {
         "output_tokens", "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "usage_source",
         "usage_repeated", "usage_checks", "cost_nano_usd", "pricing_version", "latency_s", "ttft_s", "itl_s",
         "itl_p95_s", "itl_max_s", "tokens_per_second", "server_metrics", "context_node", "reply_node",
-        "requested_model", "chain_hash",
+        "requested_model", "chain_hash", "text_from_thread",
     ]
 
     static func column(_ name: String) -> Int { callColumns.firstIndex(of: name)! }
@@ -223,7 +223,25 @@ extension Store {
 
     /// The `calls` row. A message-list context is not stored here but as the path to
     /// `context_node` (each message once, in `messages`); other contexts (a prompt) are.
-    static func values(_ r: CallRecord, storingContext: Bool = true) -> [DatabaseValue] {
+    /// `chat_input` and `output` are left out too when the call's messages give them back
+    /// exactly (`text_from_thread`, `ThreadText`).
+    static func values(_ r: CallRecord, thread: Thread?) -> [DatabaseValue] {
+        var values = values(r, storingContext: thread == nil)
+        guard let thread else { return values }
+        var fromThread: Int64 = 0
+        if let input = r.chatInput, ThreadText.chatInput(lastFirst: thread.messages.reversed().lazy.map(\.message)) == input {
+            values[column("chat_input")] = .null
+            fromThread |= ThreadText.chatInputBit
+        }
+        if let output = r.output, let reply = thread.reply, ThreadText.output(reply: reply.message) == output {
+            values[column("output")] = .null
+            fromThread |= ThreadText.outputBit
+        }
+        values[column("text_from_thread")] = fromThread.databaseValue
+        return values
+    }
+
+    static func values(_ r: CallRecord, storingContext: Bool) -> [DatabaseValue] {
         // Built as DatabaseValue directly: an array of `any DatabaseValueConvertible` costs a
         // dynamic cast per value (measurable at thousands of calls per second).
         func text(_ value: String?) -> DatabaseValue { value?.databaseValue ?? .null }
@@ -245,6 +263,7 @@ extension Store {
             integer(r.usageChecks.rawValue), integer(r.costNanoUSD),
             text(r.pricingVersion), real(r.latencyS), real(r.ttftS), real(r.itlS), real(r.itlP95S), real(r.itlMaxS),
             real(r.tokensPerSecond), text(r.serverMetrics?.canonicalText), .null, .null, text(r.requestedModel), .null,
+            Int64(0).databaseValue,
         ]
     }
 

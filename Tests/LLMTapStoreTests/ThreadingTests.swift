@@ -91,6 +91,54 @@ struct ThreadingTests {
         #expect(try store.verifyChain().broken?.id.hasPrefix("message ") == true)
     }
 
+    /// A threaded call's input and output text is stored once, in its messages: the row keeps
+    /// neither, every reader gets both back, search finds them, and retention takes them out
+    /// of the search index. A call whose input is not its last user message keeps its own.
+    @Test func chatInputAndOutputAreStoredOnceInTheMessages() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        var calls = [
+            chatRecord(turns: ["Which printer came first?"], reply: "Gutenberg, around 1450."),
+            chatRecord(turns: ["Which printer came first?", "Gutenberg, around 1450.", "And in England?"], reply: "Caxton."),
+            chatRecord(turns: ["Name a typeface."], reply: "Garamond."),
+        ]
+        calls[0].createdAt = 1_000
+        calls[2].chatInput = "an input of another wire format"
+        let store = try await write(calls, to: directory)
+        let rows = try await store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, chat_input, output, text_from_thread FROM calls ORDER BY rowid")
+        }
+        #expect(rows.map { $0["text_from_thread"] as Int64 } == [3, 3, 2])
+        #expect(rows[0]["chat_input"] as String? == nil && rows[0]["output"] as String? == nil)
+        #expect(rows[2]["chat_input"] as String? == "an input of another wire format")
+        for call in calls {
+            let stored = try #require(try store.call(id: call.id))
+            #expect(stored.chatInput == call.chatInput && stored.output == call.output)
+        }
+        let listed = try store.requests(filter: CallFilter(), limit: 10, cursor: nil).items
+        #expect(Set(listed.map { "\($0.chatInput ?? "-") → \($0.output ?? "-")" }) == Set(calls.map { "\($0.chatInput!) → \($0.output!)" }))
+        func found(_ text: String) throws -> [String] {
+            var filter = CallFilter()
+            filter.text = text
+            return try store.requests(filter: filter, limit: 10, cursor: nil).items.map(\.id)
+        }
+        #expect(try found("Gutenberg") == [calls[0].id])
+        #expect(try found("England") == [calls[1].id])
+        #expect(try store.verifyChain().broken == nil)
+
+        #expect(try await store.prune(before: 2_000) == 1)
+        #expect(try found("Gutenberg").isEmpty)  // the index was told what it held for the pruned call
+        #expect(try found("Caxton") == [calls[1].id])
+        try await store.pool.write { db in try db.execute(sql: "INSERT INTO calls_fts (calls_fts) VALUES ('integrity-check')") }
+
+        // The bits are covered by the chain: clearing them (the call would read without its text) is caught.
+        let second = calls[1].id
+        try await store.pool.write { db in
+            try db.execute(sql: "UPDATE calls SET text_from_thread = 0 WHERE id = ?", arguments: [second])
+        }
+        #expect(try store.verifyChain().broken?.id == calls[1].id)
+    }
+
     @Test func interleavedConversationsThreadApart() async throws {
         let directory = try TestDirectory()
         defer { directory.remove() }
