@@ -40,6 +40,55 @@ struct Tap: Sendable {
         return try await client.execute(request, timeout: .seconds(30))
     }
 
+    /// POSTs `body` on a raw connection and reads until the proxy closes it: the status, the
+    /// body (de-chunked) and whether it ended cleanly. For cut streams: HTTPClient drops body
+    /// parts it has received but not yet handed over when the connection then fails (seen
+    /// under load: the client lost an event llmtap had sent), and this sees every byte on the wire.
+    func rawPost(_ path: String = "/v1/chat/completions", body: String, seconds: Double = 20) async throws
+        -> (status: Int, bytes: String, clean: Bool)
+    {
+        let connection = try await RawConnection(port: proxyPort)
+        try await connection.send(
+            "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + "Authorization: Bearer \(Tap.secretKey)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body)
+        let (raw, _) = await connection.readUntilClosed(seconds: seconds)
+        return Self.parseResponse(Array(raw.utf8))
+    }
+
+    /// An HTTP/1.1 response as received: a chunked body ends cleanly with its last chunk, a
+    /// sized one with its last byte.
+    static func parseResponse(_ raw: [UInt8]) -> (status: Int, bytes: String, clean: Bool) {
+        let separator = Array("\r\n\r\n".utf8)
+        guard let end = (0..<max(0, raw.count - 3)).first(where: { raw[$0..<($0 + 4)].elementsEqual(separator) }) else {
+            return (0, "", false)
+        }
+        let head = String(decoding: raw[..<end], as: UTF8.self).lowercased()
+        let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var rest = Array(raw[(end + 4)...])
+        if head.contains("transfer-encoding: chunked") {
+            var body: [UInt8] = []
+            while let lineEnd = (0..<max(0, rest.count - 1)).first(where: { rest[$0] == 13 && rest[$0 + 1] == 10 }),
+                let size = Int(String(decoding: rest[..<lineEnd], as: UTF8.self), radix: 16)
+            {
+                if size == 0 { return (status, String(decoding: body, as: UTF8.self), true) }
+                let start = lineEnd + 2
+                guard rest.count >= start + size else {
+                    body += rest[start...]  // the chunk the cut interrupted
+                    break
+                }
+                body += rest[start..<(start + size)]
+                rest = Array(rest[min(rest.count, start + size + 2)...])
+            }
+            return (status, String(decoding: body, as: UTF8.self), false)
+        }
+        if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+            let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        {
+            return (status, String(decoding: rest.prefix(length), as: UTF8.self), rest.count >= length)
+        }
+        return (status, String(decoding: rest, as: UTF8.self), true)
+    }
+
     /// Every byte of a response body, and whether it ended cleanly.
     static func read(_ response: HTTPClientResponse) async -> (bytes: String, clean: Bool) {
         var bytes = ByteBuffer()

@@ -58,7 +58,7 @@ struct UpstreamFaultTests {
     /// checks the proxy still serves a normal call after it, and returns the stored record.
     private func exchange(
         _ script: String, path: String = "/raw/v1/chat/completions", stream: Bool = true,
-        readTimeout: Duration = .seconds(30),
+        readTimeout: Duration = .seconds(30), raw: Bool = false,
         check: @escaping @Sendable (_ status: Int, _ bytes: String, _ clean: Bool) -> Void
     ) async throws -> CallRecord {
         let store = try await Self.upstream.run { rawPort in
@@ -70,9 +70,14 @@ struct UpstreamFaultTests {
                     path.hasSuffix("/api/chat")
                     ? #"{"model":"\#(script)","messages":[{"role":"user","content":"hi"}]}"#
                     : WireSamples.request(model: script, stream: stream)
-                let response = try await tap.post(path, body: body)
-                let (bytes, clean) = await Tap.read(response)
-                check(Int(response.status.code), bytes, clean)
+                if raw {  // every byte on the wire before a cut (`Tap.rawPost`)
+                    let (status, bytes, clean) = try await tap.rawPost(path, body: body)
+                    check(status, bytes, clean)
+                } else {
+                    let response = try await tap.post(path, body: body)
+                    let (bytes, clean) = await Tap.read(response)
+                    check(Int(response.status.code), bytes, clean)
+                }
                 // still serving
                 let next = try await tap.post(body: WireSamples.request(stream: false))
                 #expect(await Tap.read(next).bytes == WireSamples.completion)
@@ -134,7 +139,7 @@ struct UpstreamFaultTests {
     }
 
     @Test func resetMidStream() async throws {
-        let call = try await exchange("reset") { status, bytes, clean in
+        let call = try await exchange("reset", raw: true) { status, bytes, clean in
             #expect(status == 200 && !clean)
             #expect(bytes == WireSamples.text.events(includeUsage: false).prefix(2).joined())
         }
@@ -146,7 +151,7 @@ struct UpstreamFaultTests {
     /// Cut inside an event, while the usage filter (usage was asked for upstream) holds that
     /// event's first part: the client still gets every byte the upstream sent before the cut.
     @Test func resetInsideAnEventForwardsItsFirstPart() async throws {
-        let call = try await exchange("reset-mid-event") { status, bytes, clean in
+        let call = try await exchange("reset-mid-event", raw: true) { status, bytes, clean in
             #expect(status == 200 && !clean)
             #expect(bytes == WireSamples.text.events(includeUsage: false)[0] + Self.resetMidEventPart)
         }
