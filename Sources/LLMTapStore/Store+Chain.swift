@@ -21,7 +21,9 @@ enum AuditChain {
 
     /// The link of a call whose row is `values` (in `Store.callColumns` order) and whose
     /// payload has the digest `payloadDigest` (nil: no payload, a no-log call).
-    static func link(previous: Data, values: [DatabaseValue], payloadDigest: Data?) -> Data {
+    /// `textSources`: the hashes of the messages the row's `chat_input` and `output` are read
+    /// from (`ThreadText`), so that repointing a node at another message breaks the link.
+    static func link(previous: Data, values: [DatabaseValue], payloadDigest: Data?, textSources: [Hash16] = []) -> Data {
         var hasher = SHA256()
         hasher.update(data: previous)
         for position in hashedPositions {
@@ -31,6 +33,7 @@ enum AuditChain {
         }
         hasher.update(data: [payloadDigest == nil ? 0 : 1])
         if let payloadDigest { hasher.update(data: payloadDigest) }
+        for source in textSources { hasher.update(data: source.bytes) }
         return Data(hasher.finalize())
     }
 
@@ -190,7 +193,19 @@ extension Store {
                             AuditChain.payloadColumns.map { row["p_" + $0] as DatabaseValue }, fragments: fragments)
                     }
                 }
-                let link = AuditChain.link(previous: previous, values: values, payloadDigest: payloadDigest)
+                var textSources: [Hash16] = []
+                let bits = Int64.fromDatabaseValue(values[AuditChain.textFromThreadPosition]) ?? 0
+                if bits != 0 {
+                    guard
+                        let sources = try ThreadText.sources(
+                            bits: bits, contextNode: row["context_node"], replyNode: row["reply_node"], db: db)
+                    else {
+                        report.broken = (id, rowID, "a message its text is read from was changed or removed")
+                        return report
+                    }
+                    textSources = sources
+                }
+                let link = AuditChain.link(previous: previous, values: values, payloadDigest: payloadDigest, textSources: textSources)
                 guard link == stored else {
                     report.broken = (id, rowID, "its stored row, its payload or the call before it was changed or removed")
                     return report

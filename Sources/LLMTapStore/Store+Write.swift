@@ -13,6 +13,8 @@ extension Store {
     struct PreparedCall: Sendable {
         var id: String
         var values: [DatabaseValue]
+        /// The messages `chat_input` and `output` are read from, when the row leaves them out.
+        var textSources: [Hash16]
         /// `insertPayload`'s values; the request a template when `fragments` is not empty.
         var payload: [DatabaseValue]?
         var fragments: [PreparedFragment] = []
@@ -22,6 +24,23 @@ extension Store {
         var tags: [String: String]
         var chatInput: String?
         var output: String?
+
+        init(
+            id: String, row: (values: [DatabaseValue], textSources: [Hash16]), payload: [DatabaseValue]?,
+            fragments: [PreparedFragment], thread: Thread?, needsSession: Bool, keyFingerprint: String?,
+            tags: [String: String], chatInput: String?, output: String?
+        ) {
+            self.id = id
+            (values, textSources) = row
+            self.payload = payload
+            self.fragments = fragments
+            self.thread = thread
+            self.needsSession = needsSession
+            self.keyFingerprint = keyFingerprint
+            self.tags = tags
+            self.chatInput = chatInput
+            self.output = output
+        }
     }
 
     /// A piece of a request body stored once (`PayloadFragments`); compressed ahead when it is
@@ -102,7 +121,7 @@ extension Store {
             }
             calls.append(
                 PreparedCall(
-                    id: record.id, values: Self.values(record, thread: thread), payload: payload,
+                    id: record.id, row: Self.values(record, thread: thread), payload: payload,
                     fragments: fragments, thread: thread,
                     needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
                     chatInput: record.chatInput, output: record.output))
@@ -147,7 +166,8 @@ extension Store {
                 }
                 let link = AuditChain.link(
                     previous: head, values: values,
-                    payloadDigest: call.payload.map { AuditChain.payloadDigest($0, fragments: call.fragments.map(\.hash)) })
+                    payloadDigest: call.payload.map { AuditChain.payloadDigest($0, fragments: call.fragments.map(\.hash)) },
+                    textSources: call.textSources)
                 values[Self.column("chain_hash")] = link.databaseValue
                 try insertCall.execute(arguments: StatementArguments(values))
                 guard db.changesCount > 0 else { continue }
@@ -225,20 +245,27 @@ extension Store {
     /// `context_node` (each message once, in `messages`); other contexts (a prompt) are.
     /// `chat_input` and `output` are left out too when the call's messages give them back
     /// exactly (`text_from_thread`, `ThreadText`).
-    static func values(_ r: CallRecord, thread: Thread?) -> [DatabaseValue] {
+    /// - Returns: also the hashes of the messages the row's text is left to (`AuditChain.link`).
+    static func values(_ r: CallRecord, thread: Thread?) -> (values: [DatabaseValue], textSources: [Hash16]) {
         var values = values(r, storingContext: thread == nil)
-        guard let thread else { return values }
+        guard let thread else { return (values, []) }
         var fromThread: Int64 = 0
-        if let input = r.chatInput, ThreadText.chatInput(lastFirst: thread.messages.reversed().lazy.map(\.message)) == input {
+        var sources: [Hash16] = []
+        if let input = r.chatInput,
+            let user = thread.messages.last(where: { ThreadText.isUser($0.message) }),
+            ThreadText.text(of: user.message) == input
+        {
             values[column("chat_input")] = .null
             fromThread |= ThreadText.chatInputBit
+            sources.append(user.hash)
         }
-        if let output = r.output, let reply = thread.reply, ThreadText.output(reply: reply.message) == output {
+        if let output = r.output, let reply = thread.reply, ThreadText.text(of: reply.message) == output {
             values[column("output")] = .null
             fromThread |= ThreadText.outputBit
+            sources.append(reply.hash)
         }
         values[column("text_from_thread")] = fromThread.databaseValue
-        return values
+        return (values, sources)
     }
 
     static func values(_ r: CallRecord, storingContext: Bool) -> [DatabaseValue] {

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import LLMTapCore
 
@@ -14,18 +15,14 @@ enum ThreadText {
     static let chatInputBit: Int64 = 1
     static let outputBit: Int64 = 2
 
-    /// The text of the last user message, messages given last first (`nil` when there is none).
-    static func chatInput<Messages: Sequence<JSONValue>>(lastFirst messages: Messages) -> String? {
-        for message in messages {
-            let normalized = Conversation.normalize(message)
-            if normalized["role"]?.stringValue == "user" { return normalized["content"]?.plainText }
-        }
-        return nil
+    /// Whether a message is a user turn (a message without a role is one, as in threading).
+    static func isUser(_ message: JSONValue) -> Bool {
+        Conversation.normalize(message)["role"]?.stringValue == "user"
     }
 
-    /// The text of a reply message.
-    static func output(reply: JSONValue) -> String? {
-        Conversation.normalize(reply)["content"]?.plainText
+    /// A message's text, as `chat_input` and `output` hold it.
+    static func text(of message: JSONValue) -> String? {
+        Conversation.normalize(message)["content"]?.plainText
     }
 
     /// `chat_input` and `output` of a `calls` row: its own, or from its messages.
@@ -34,20 +31,54 @@ enum ThreadText {
         reader: ContextReader, db: Database
     ) throws -> (chatInput: String?, output: String?) {
         var texts = stored
-        if bits & chatInputBit != 0, var node = contextNode {
-            texts.chatInput = nil
-            while node != 0, let (message, parent) = try reader.node(node, db: db) {
-                let normalized = Conversation.normalize(message)
-                if normalized["role"]?.stringValue == "user" {
-                    texts.chatInput = normalized["content"]?.plainText
+        if bits & chatInputBit != 0, let contextNode {
+            texts.chatInput = try lastUser(from: contextNode, reader: reader, db: db).flatMap(text(of:))
+        }
+        if bits & outputBit != 0, let replyNode {
+            texts.output = try reader.node(replyNode, db: db).flatMap { text(of: $0.message) }
+        }
+        return texts
+    }
+
+    /// The last user message on the path ending at `node`.
+    static func lastUser(from node: Int64, reader: ContextReader, db: Database) throws -> JSONValue? {
+        var node = node
+        while node != 0, let (message, parent) = try reader.node(node, db: db) {
+            if isUser(message) { return message }
+            node = parent
+        }
+        return nil
+    }
+
+    /// The stored hashes of the messages a row's text is read from, in the order the writer
+    /// chained them; nil when one cannot be found.
+    static func sources(bits: Int64, contextNode: Int64?, replyNode: Int64?, db: Database) throws -> [Hash16]? {
+        let read = try db.cachedStatement(
+            sql: "SELECT n.parent_id, m.hash, m.message FROM nodes n JOIN messages m ON m.id = n.message_id WHERE n.id = ?")
+        func stored(_ node: Int64) throws -> (parent: Int64, hash: Hash16?, message: JSONValue?)? {
+            guard let row = try Row.fetchOne(read, arguments: [node]) else { return nil }
+            let text = try? PayloadCodec.decompress(row["message"], size: nil)
+            return (row["parent_id"], Hash16(bytes: row["hash"] as Data), text.flatMap { JSONValue.parse($0) })
+        }
+        var sources: [Hash16] = []
+        if bits & chatInputBit != 0 {
+            var node = contextNode ?? 0
+            var found: Hash16?
+            while node != 0, let (parent, hash, message) = try stored(node) {
+                guard let message else { return nil }
+                if isUser(message) {
+                    found = hash
                     break
                 }
                 node = parent
             }
+            guard let found else { return nil }
+            sources.append(found)
         }
-        if bits & outputBit != 0, let replyNode {
-            texts.output = try reader.node(replyNode, db: db).flatMap { output(reply: $0.message) }
+        if bits & outputBit != 0 {
+            guard let replyNode, let hash = try stored(replyNode)?.hash else { return nil }
+            sources.append(hash)
         }
-        return texts
+        return sources
     }
 }

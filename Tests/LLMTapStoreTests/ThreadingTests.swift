@@ -131,8 +131,22 @@ struct ThreadingTests {
         #expect(try found("Caxton") == [calls[1].id])
         try await store.pool.write { db in try db.execute(sql: "INSERT INTO calls_fts (calls_fts) VALUES ('integrity-check')") }
 
-        // The bits are covered by the chain: clearing them (the call would read without its text) is caught.
-        let second = calls[1].id
+        // The messages the text is read from are covered by the chain: pointing the third call's
+        // reply node at another message (its output would read "Caxton.") is caught.
+        let (second, third) = (calls[1].id, calls[2].id)
+        try await store.pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE nodes SET message_id = (SELECT message_id FROM nodes WHERE id = (SELECT reply_node FROM calls WHERE id = ?))
+                    WHERE id = (SELECT reply_node FROM calls WHERE id = ?)
+                    """,
+                arguments: [second, third])
+            #expect(db.changesCount == 1)
+        }
+        #expect(try store.call(id: third)?.output == "Caxton.")
+        #expect(try store.verifyChain().broken?.id == third)
+
+        // The bits are covered too: clearing them (the call would read without its text) is caught.
         try await store.pool.write { db in
             try db.execute(sql: "UPDATE calls SET text_from_thread = 0 WHERE id = ?", arguments: [second])
         }
