@@ -195,6 +195,6 @@ CREATE TABLE "fragments" (
   bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
   size INTEGER NOT NULL CHECK (size >= 0),
   last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
-);
+, message_id INTEGER /* compressed against this message's normalized JSON */);
 
 CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = '');

@@ -155,6 +155,12 @@ enum Migrations {
                     SELECT rowid, chat_input, output FROM calls WHERE chat_input IS NOT NULL OR output IS NOT NULL
                     """)
         }
+        migrator.registerMigration("v11-fragments-against-messages") { db in
+            // A fragment that is a chat message is compressed against that message's normalized
+            // JSON (a zlib preset dictionary): its text is already in `messages` (PayloadFragments).
+            try db.execute(
+                sql: "ALTER TABLE fragments ADD COLUMN message_id INTEGER /* compressed against this message's normalized JSON */")
+        }
         return migrator
     }
 

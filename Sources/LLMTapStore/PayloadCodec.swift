@@ -40,9 +40,11 @@ enum PayloadCodec {
             stream.deallocate()
         }
 
-        func compress(_ bytes: [UInt8]) throws -> Data {
+        /// - Parameter against: a dictionary for this payload only, instead of the compressor's:
+        ///   bytes the payload largely repeats (a request fragment against its stored message).
+        func compress(_ bytes: [UInt8], against: [UInt8]? = nil) throws -> Data {
             guard deflateReset(stream) == Z_OK,
-                dictionary?.bytes.withUnsafeBufferPointer({
+                (against ?? dictionary?.bytes)?.withUnsafeBufferPointer({
                     deflateSetDictionary(stream, $0.baseAddress, uInt($0.count))
                 }) ?? Z_OK == Z_OK
             else { throw Failure(description: "deflate could not be reset") }
@@ -74,7 +76,8 @@ enum PayloadCodec {
     /// The original bytes; a payload compressed with a preset dictionary names it (by its
     /// Adler-32) and gets it here. `size`: the recorded length, checked; nil when unknown
     /// (fragment templates), the output then grows as needed.
-    static func decompress(_ data: Data, size: Int?) throws -> [UInt8] {
+    /// - Parameter against: the dictionary a payload was compressed `against`, if any.
+    static func decompress(_ data: Data, size: Int?, against: [UInt8]? = nil) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw Failure(description: "inflateInit failed")
@@ -99,7 +102,8 @@ enum PayloadCodec {
                 case Z_STREAM_END:
                     return
                 case Z_NEED_DICT:
-                    guard let dictionary = PayloadDictionary.version(id: UInt32(stream.adler)) else {
+                    let own = against.map(PayloadDictionary.Version.init(bytes:)).flatMap { $0.id == UInt32(stream.adler) ? $0 : nil }
+                    guard let dictionary = own ?? PayloadDictionary.version(id: UInt32(stream.adler)) else {
                         throw Failure(description: "payload compressed with an unknown dictionary \(stream.adler)")
                     }
                     let set = dictionary.bytes.withUnsafeBufferPointer {

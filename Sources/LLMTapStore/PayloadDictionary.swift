@@ -14,7 +14,11 @@ enum PayloadDictionary {
         let id: UInt32
 
         init(_ text: String) {
-            bytes = Array(text.utf8)
+            self.init(bytes: Array(text.utf8))
+        }
+
+        init(bytes: [UInt8]) {
+            self.bytes = bytes
             id = bytes.withUnsafeBufferPointer { UInt32(adler32(1, $0.baseAddress, uInt($0.count))) }
         }
     }

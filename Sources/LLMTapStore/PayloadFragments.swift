@@ -1,4 +1,5 @@
 import Foundation
+import LLMTapCore
 
 /// Request bodies stored as a template over shared fragments.
 ///
@@ -32,6 +33,17 @@ enum PayloadFragments {
     static func slices(_ body: [UInt8]) -> [Range<Int>] {
         var scanner = Scanner(bytes: body)
         return (try? scanner.topLevelSlices()) ?? []
+    }
+
+    /// The message among `hashes` that a fragment is (a chat message sent again), with the
+    /// normalized JSON it is compressed against: most of its bytes, already in `messages`. The
+    /// same bytes are rebuilt from the stored message to read it (`Store.normalizedMessage`).
+    static func message(_ raw: ArraySlice<UInt8>, among hashes: Set<Hash16>) -> (Hash16, [UInt8])? {
+        guard !hashes.isEmpty, raw.first == UInt8(ascii: "{"), let parsed = JSONValue.parse(raw), parsed["role"] != nil
+        else { return nil }
+        let normalized = Conversation.normalize(parsed).canonicalBytes
+        let hash = Hash16(of: normalized)
+        return hashes.contains(hash) ? (hash, normalized) : nil
     }
 
     /// A template: literal runs and fragments, in order.

@@ -215,10 +215,10 @@ extension Store {
             }
             report.head = report.verified > 0 ? Hex.string(previous) : nil
             // Request fragments are named by their hash in the (chained) templates: each must still hash to it.
-            let fragments = try Row.fetchCursor(db, sql: "SELECT hash, bytes, size FROM fragments")
+            let fragments = try Row.fetchCursor(db, sql: "SELECT hash, bytes, size, message_id FROM fragments")
             while let fragment = try fragments.next() {
                 let hash: Data = fragment["hash"]
-                let bytes = try? PayloadCodec.decompress(fragment["bytes"], size: fragment["size"])
+                let bytes = try? Store.fragmentBytes(fragment, db: db)
                 guard let bytes, PayloadFragments.hash(bytes).data == hash else {
                     report.broken = ("fragment " + Hex.string(hash), 0, "a stored request fragment was changed")
                     return report

@@ -35,8 +35,8 @@ extension Store {
     /// A request body from its template and the fragments it names (format 1) or its
     /// `fragmentIDs` (format 2).
     static func assemble(_ template: [UInt8], fragmentIDs: [Int64], size: Int, db: Database) throws -> [UInt8] {
-        let byHash = try db.cachedStatement(sql: "SELECT bytes, size FROM fragments WHERE hash = ?")
-        let byID = try db.cachedStatement(sql: "SELECT bytes, size FROM fragments WHERE id = ?")
+        let byHash = try db.cachedStatement(sql: "SELECT bytes, size, message_id FROM fragments WHERE hash = ?")
+        let byID = try db.cachedStatement(sql: "SELECT bytes, size, message_id FROM fragments WHERE id = ?")
         var body: [UInt8] = []
         body.reserveCapacity(size)
         var ids = fragmentIDs.makeIterator()
@@ -53,10 +53,27 @@ extension Store {
                 row = try Row.fetchOne(byID, arguments: [id])
             }
             guard let row else { throw PayloadCodec.Failure(description: "a request fragment is missing") }
-            body.append(contentsOf: try PayloadCodec.decompress(row["bytes"], size: row["size"]))
+            body.append(contentsOf: try fragmentBytes(row, db: db))
         }
         guard body.count == size else { throw PayloadCodec.Failure(description: "request is \(body.count) bytes, \(size) recorded") }
         return body
+    }
+
+    /// A `fragments` row's exact bytes (`bytes`, `size`, `message_id`): decompressed, against
+    /// its message when it was compressed against one.
+    static func fragmentBytes(_ row: Row, db: Database) throws -> [UInt8] {
+        let against = try (row["message_id"] as Int64?).map { try normalizedMessage($0, db: db) }
+        return try PayloadCodec.decompress(row["bytes"], size: row["size"], against: against)
+    }
+
+    /// A stored message's normalized canonical JSON: the bytes its hash is of, and what a
+    /// fragment that is this message was compressed against.
+    static func normalizedMessage(_ id: Int64, db: Database) throws -> [UInt8] {
+        let read = try db.cachedStatement(sql: "SELECT message FROM messages WHERE id = ?")
+        guard let stored = try Data.fetchOne(read, arguments: [id]),
+            let message = JSONValue.parse(try PayloadCodec.decompress(stored, size: nil))
+        else { throw PayloadCodec.Failure(description: "message \(id), which a request fragment needs, is missing") }
+        return Conversation.normalize(message).canonicalBytes
     }
 
     /// Calls in creation order, newest last (tests and the CLI; the query API pages).

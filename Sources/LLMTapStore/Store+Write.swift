@@ -49,6 +49,8 @@ extension Store {
         var hash: Hash16
         var raw: ArraySlice<UInt8>
         var compressed: Data?
+        /// The message it was compressed against, by hash (`fragments.message_id`).
+        var message: Hash16?
     }
 
     /// A call's conversation: its context messages and its reply, normalized and hashed.
@@ -85,27 +87,6 @@ extension Store {
         var compressedHere = Set<Hash16>()
         var messagesCompressedHere = Set<Hash16>()
         for record in batch {
-            var payload: [DatabaseValue]?
-            var fragments: [PreparedFragment] = []
-            if !record.noLog {
-                let slices = PayloadFragments.slices(record.requestBody)
-                var request = record.requestBody
-                if !slices.isEmpty {
-                    fragments = try slices.map { slice in
-                        let raw = record.requestBody[slice]
-                        let hash = PayloadFragments.hash(raw)
-                        let known = fragmentCache.contains(hash) || !compressedHere.insert(hash).inserted
-                        return PreparedFragment(hash: hash, raw: raw, compressed: known ? nil : try pieces.compress(Array(raw)))
-                    }
-                    request = PayloadFragments.template(record.requestBody, slices: slices)
-                }
-                payload = [
-                    record.id.databaseValue, "zlib".databaseValue, try compressor.compress(request).databaseValue,
-                    record.requestBody.count.databaseValue, try compressor.compress(record.responseBody).databaseValue,
-                    record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
-                    (fragments.isEmpty ? 0 : 2).databaseValue, .null,  // fragment_ids: given by the write
-                ]
-            }
             var thread: Thread?
             if let messages = record.context?.arrayValue, !messages.isEmpty {
                 thread = Thread(
@@ -118,6 +99,36 @@ extension Store {
                 }
                 for index in thread!.messages.indices { try compressIfNew(&thread!.messages[index]) }
                 if thread!.reply != nil { try compressIfNew(&thread!.reply!) }
+            }
+            // A fragment that is one of these messages is compressed against it (`PayloadFragments`).
+            let threadHashes = Set(thread?.messages.map(\.hash) ?? [])
+            var payload: [DatabaseValue]?
+            var fragments: [PreparedFragment] = []
+            if !record.noLog {
+                let slices = PayloadFragments.slices(record.requestBody)
+                var request = record.requestBody
+                if !slices.isEmpty {
+                    fragments = try slices.map { slice in
+                        let raw = record.requestBody[slice]
+                        let hash = PayloadFragments.hash(raw)
+                        var fragment = PreparedFragment(hash: hash, raw: raw, compressed: nil, message: nil)
+                        guard !fragmentCache.contains(hash), compressedHere.insert(hash).inserted else { return fragment }
+                        if let (message, normalized) = PayloadFragments.message(raw, among: threadHashes) {
+                            fragment.message = message
+                            fragment.compressed = try pieces.compress(Array(raw), against: normalized)
+                        } else {
+                            fragment.compressed = try pieces.compress(Array(raw))
+                        }
+                        return fragment
+                    }
+                    request = PayloadFragments.template(record.requestBody, slices: slices)
+                }
+                payload = [
+                    record.id.databaseValue, "zlib".databaseValue, try compressor.compress(request).databaseValue,
+                    record.requestBody.count.databaseValue, try compressor.compress(record.responseBody).databaseValue,
+                    record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
+                    (fragments.isEmpty ? 0 : 2).databaseValue, .null,  // fragment_ids: given by the write
+                ]
             }
             calls.append(
                 PreparedCall(
@@ -150,7 +161,8 @@ extension Store {
             let touchFragment = try db.cachedStatement(
                 sql: "UPDATE fragments SET last_rowid = max(last_rowid, ?) WHERE id = ?")
             let insertFragment = try db.cachedStatement(
-                sql: "INSERT INTO fragments (hash, bytes, size, last_rowid) VALUES (?, ?, ?, ?)")
+                sql: "INSERT INTO fragments (hash, bytes, size, last_rowid, message_id) VALUES (?, ?, ?, ?, ?)")
+            let findMessage = try db.cachedStatement(sql: "SELECT id FROM messages WHERE hash = ?")
             for call in batch.calls {
                 var values = call.values
                 if let thread = call.thread {
@@ -190,8 +202,14 @@ extension Store {
                         if db.changesCount == 0 { id = nil }  // retention dropped it since
                     }
                     if id == nil {
-                        let compressed = try fragment.compressed ?? PayloadCodec.compressPiece(Array(fragment.raw))
-                        try insertFragment.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID])
+                        // Its message was stored by this call's threading above, at the latest.
+                        let message = try fragment.message.flatMap {
+                            try nodes.message($0) ?? Int64.fetchOne(findMessage, arguments: [$0.data])
+                        }
+                        let compressed =
+                            try (fragment.message == nil || message != nil ? fragment.compressed : nil)
+                            ?? PayloadCodec.compressPiece(Array(fragment.raw))
+                        try insertFragment.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID, message])
                         id = db.lastInsertedRowID
                     }
                     fragmentsStored.stored(fragment.hash, id: id!, at: rowID)

@@ -77,6 +77,39 @@ struct FragmentTests {
         Set(calls.flatMap { call in PayloadFragments.slices(call.requestBody).map { PayloadFragments.hash(call.requestBody[$0]) } })
     }
 
+    /// With the conversation threaded (a context recorded), each fragment that is a message is
+    /// compressed against that message's stored JSON: a few dozen bytes where it took hundreds,
+    /// and the exact bytes back.
+    @Test func fragmentsThatAreMessagesAreCompressedAgainstThem() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        var calls = Self.session("s1", turns: 12, createdAt: 1_700_000_000)
+        for index in calls.indices {
+            calls[index].context = JSONValue.parse(calls[index].requestBody)?["messages"]
+        }
+        let store = try Store(path: directory.databasePath)
+        try await store.insert(calls)
+        for call in calls { #expect(try store.call(id: call.id)?.requestBody == call.requestBody) }
+        let (against, total, stored) = try await store.pool.read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM fragments WHERE message_id IS NOT NULL")!,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM fragments")!,
+                try Int.fetchOne(db, sql: "SELECT sum(length(bytes)) FROM fragments")!
+            )
+        }
+        #expect(against == total && total == Self.fragmentHashes(calls).count)
+        // The same fragments compressed on their own.
+        var alone = 0
+        var seen = Set<Hash16>()
+        for call in calls {
+            for slice in PayloadFragments.slices(call.requestBody) where seen.insert(PayloadFragments.hash(call.requestBody[slice])).inserted {
+                alone += try PayloadCodec.compressPiece(Array(call.requestBody[slice])).count
+            }
+        }
+        #expect(stored * 4 < alone, "\(stored) bytes against their messages, \(alone) alone")
+        #expect(try store.verifyChain().broken == nil)
+    }
+
     @Test func bodiesThatAreNotObjectsOrHaveNothingLongStayWhole() async throws {
         let directory = try TestDirectory()
         defer { directory.remove() }

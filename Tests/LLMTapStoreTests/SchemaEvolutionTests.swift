@@ -60,6 +60,7 @@ struct SchemaEvolutionTests {
             try store.appliedMigrations() == [
                 "v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums",
                 "v6-request-fragments", "v7-stats-sketches", "v8-compressed-messages", "v9-fragment-ids", "v10-text-once",
+                "v11-fragments-against-messages",
             ])
         let old = try #require(try store.call(id: "old-1"))
         #expect(old.output == "hi there" && old.context == .string("hello") && old.tags == ["team": "a"])
