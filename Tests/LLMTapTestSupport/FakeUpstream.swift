@@ -41,7 +41,7 @@ public final class FakeUpstream: Sendable {
     /// Bytes of the `firehose` stream written so far (accepted by the connection to llmtap).
     public var firehoseSent: Int { firehose.withLock { $0 } }
 
-    /// `firehose`: 128 MiB of 64 KiB events, as fast as the connection to llmtap takes them.
+    /// `firehose`: 128 MiB in 64 KiB writes, as fast as the connection to llmtap takes them.
     public static let firehoseEvents = 2048
     public static let firehoseEvent = ByteBuffer(string: "data: " + String(repeating: "x", count: 65_536 - 8) + "\n\n")
 
@@ -175,8 +175,10 @@ public final class FakeUpstream: Sendable {
             headers[.contentType] = "text/html"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "<html><body>Sign in</body></html>")))
         case "firehose":
+            // Not labelled as events: llmtap forwards and records it the same way, without
+            // decoding 128 MiB of events in a debug build (seconds of CPU other tests share).
             var headers = HTTPFields()
-            headers[.contentType] = "text/event-stream"
+            headers[.contentType] = "application/octet-stream"
             return Response(
                 status: .ok, headers: headers,
                 body: .init { writer in
