@@ -34,16 +34,8 @@ public final class FakeUpstream: Sendable {
     private let closed = Mutex(0)
     private let opened = Mutex(0)
     private let gate = AsyncStream<Void>.makeStream()
-    private let firehose = Mutex(0)
 
     public init() {}
-
-    /// Bytes of the `firehose` stream written so far (accepted by the connection to llmtap).
-    public var firehoseSent: Int { firehose.withLock { $0 } }
-
-    /// `firehose`: 128 MiB in 64 KiB writes, as fast as the connection to llmtap takes them.
-    public static let firehoseEvents = 2048
-    public static let firehoseEvent = ByteBuffer(string: "data: " + String(repeating: "x", count: 65_536 - 8) + "\n\n")
 
     public var requests: [Received] { received.withLock { $0 } }
 
@@ -174,20 +166,6 @@ public final class FakeUpstream: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "text/html"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "<html><body>Sign in</body></html>")))
-        case "firehose":
-            // Not labelled as events: llmtap forwards and records it the same way, without
-            // decoding 128 MiB of events in a debug build (seconds of CPU other tests share).
-            var headers = HTTPFields()
-            headers[.contentType] = "application/octet-stream"
-            return Response(
-                status: .ok, headers: headers,
-                body: .init { writer in
-                    for _ in 0..<Self.firehoseEvents {
-                        try await writer.write(Self.firehoseEvent)
-                        self.firehose.withLock { $0 += Self.firehoseEvent.readableBytes }
-                    }
-                    try await writer.finish(nil)
-                })
         case "gzip":
             var plain = ByteBuffer(string: WireSamples.completion)
             let zipped = try! plain.compress(with: .gzip())
