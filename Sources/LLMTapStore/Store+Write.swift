@@ -24,23 +24,6 @@ extension Store {
         var tags: [String: String]
         var chatInput: String?
         var output: String?
-
-        init(
-            id: String, row: (values: [DatabaseValue], textSources: [Hash16]), payload: [DatabaseValue]?,
-            fragments: [PreparedFragment], thread: Thread?, needsSession: Bool, keyFingerprint: String?,
-            tags: [String: String], chatInput: String?, output: String?
-        ) {
-            self.id = id
-            (values, textSources) = row
-            self.payload = payload
-            self.fragments = fragments
-            self.thread = thread
-            self.needsSession = needsSession
-            self.keyFingerprint = keyFingerprint
-            self.tags = tags
-            self.chatInput = chatInput
-            self.output = output
-        }
     }
 
     /// A piece of a request body stored once (`PayloadFragments`); compressed ahead when it is
@@ -130,9 +113,10 @@ extension Store {
                     (fragments.isEmpty ? 0 : 2).databaseValue, .null,  // fragment_ids: given by the write
                 ]
             }
+            let row = Self.values(record, thread: thread)
             calls.append(
                 PreparedCall(
-                    id: record.id, row: Self.values(record, thread: thread), payload: payload,
+                    id: record.id, values: row.values, textSources: row.textSources, payload: payload,
                     fragments: fragments, thread: thread,
                     needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
                     chatInput: record.chatInput, output: record.output))
