@@ -229,9 +229,7 @@ extension Store {
             while let row = try messages.next() {
                 let hash: Data = row["hash"]
                 let text = try? PayloadCodec.decompress(row["message"], size: nil)
-                guard let message = text.flatMap({ JSONValue.parse($0) }),
-                    Hash16(of: Conversation.normalize(message).canonicalBytes).data == hash
-                else {
+                guard let message = text.flatMap({ JSONValue.parse($0) }), HashedMessage(message).hash.data == hash else {
                     report.broken = ("message " + Hex.string(hash), 0, "a stored message was changed")
                     return report
                 }
