@@ -159,18 +159,6 @@ CREATE TABLE chain_checkpoints (
   signature BLOB NOT NULL                    -- HMAC-SHA256 of the above with the database's secret key
 );
 
-CREATE TABLE "payloads" (
-  call_id TEXT NOT NULL UNIQUE REFERENCES calls (id) ON DELETE CASCADE,
-  encoding TEXT NOT NULL CHECK (encoding IN ('zlib')),
-  request BLOB NOT NULL,             -- the request body as received, compressed (or its template)
-  request_size INTEGER NOT NULL CHECK (request_size >= 0),
-  response BLOB NOT NULL,            -- the response bytes as received (a stream as streamed), compressed
-  response_size INTEGER NOT NULL CHECK (response_size >= 0),
-  response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
-  digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
-  request_format INTEGER NOT NULL DEFAULT 0  -- 0: the request as received; 1: a template over fragments
-, fragment_ids BLOB /* format 2: the template's fragments, varint id deltas */);
-
 CREATE TABLE stats_hourly (
   hour INTEGER NOT NULL,            -- Unix seconds, a multiple of 3600
   provider TEXT NOT NULL,
@@ -197,4 +185,18 @@ CREATE TABLE "fragments" (
   last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
 , message_id INTEGER /* compressed against this message's normalized JSON */);
 
-CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = '');
+CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = '', detail = none, columnsize = 0);
+
+CREATE TABLE "payloads" (
+  call_rowid INTEGER PRIMARY KEY,    -- the call's rowid in calls; deleted with it (trigger)
+  request BLOB NOT NULL,             -- the request body as received, zlib-compressed (or its template)
+  request_size INTEGER NOT NULL CHECK (request_size >= 0),
+  response BLOB NOT NULL,            -- the response bytes as received (a stream as streamed), compressed
+  response_size INTEGER NOT NULL CHECK (response_size >= 0),
+  response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
+  digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
+  request_format INTEGER NOT NULL DEFAULT 0,  -- 0: the request as received; 1, 2: a template over fragments
+  fragment_ids BLOB                  -- format 2: the template's fragments, varint id deltas
+);
+
+CREATE TRIGGER calls_payload_delete AFTER DELETE ON calls BEGIN DELETE FROM payloads WHERE call_rowid = old.rowid; END;

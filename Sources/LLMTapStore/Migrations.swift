@@ -161,6 +161,59 @@ enum Migrations {
             try db.execute(
                 sql: "ALTER TABLE fragments ADD COLUMN message_id INTEGER /* compressed against this message's normalized JSON */")
         }
+        migrator.registerMigration("v12-search-terms-only") { db in
+            // The search index keeps which calls hold a term, not where: `q` matches every word
+            // (a word that punctuation splits is matched as its parts, `CallFilter.ftsQuery`), never a
+            // phrase, so term positions were ~80 % of its bytes, and per-column sizes feed
+            // ranking llmtap does not do. Rebuilt from the text each call indexed.
+            try db.execute(sql: "DROP TABLE calls_fts")
+            try db.execute(sql: "CREATE VIRTUAL TABLE calls_fts USING fts5 (\(CallFilter.searchColumns))")
+            let insert = try db.makeStatement(sql: "INSERT INTO calls_fts (rowid, chat_input, output) VALUES (?, ?, ?)")
+            let reader = ContextReader()
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT rowid, chat_input, output, text_from_thread, context_node, reply_node FROM calls
+                    WHERE chat_input IS NOT NULL OR output IS NOT NULL OR text_from_thread != 0 ORDER BY rowid
+                    """)
+            while let row = try rows.next() {
+                let (input, output) = try ThreadText.texts(
+                    stored: (row["chat_input"], row["output"]), bits: row["text_from_thread"] ?? 0,
+                    contextNode: row["context_node"], replyNode: row["reply_node"], reader: reader, db: db)
+                if input != nil || output != nil { try insert.execute(arguments: [row["rowid"] as Int64, input, output]) }
+            }
+        }
+        migrator.registerMigration("v13-payloads-by-rowid") { db in
+            // A payload row is found by its call's rowid (the same key `calls_fts` uses) rather
+            // than by a copy of the call's 36-character id with a unique index of its own; the
+            // `encoding` column, always 'zlib', is gone (the audit chain still digests both, read
+            // from the call: `AuditChain.payloadColumns`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE payloads_v13 (
+                      call_rowid INTEGER PRIMARY KEY,    -- the call's rowid in calls; deleted with it (trigger)
+                      request BLOB NOT NULL,             -- the request body as received, zlib-compressed (or its template)
+                      request_size INTEGER NOT NULL CHECK (request_size >= 0),
+                      response BLOB NOT NULL,            -- the response bytes as received (a stream as streamed), compressed
+                      response_size INTEGER NOT NULL CHECK (response_size >= 0),
+                      response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
+                      digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
+                      request_format INTEGER NOT NULL DEFAULT 0,  -- 0: the request as received; 1, 2: a template over fragments
+                      fragment_ids BLOB                  -- format 2: the template's fragments, varint id deltas
+                    )
+                    """)
+            try db.execute(
+                sql: """
+                    INSERT INTO payloads_v13
+                    SELECT c.rowid, p.request, p.request_size, p.response, p.response_size, p.response_content_encoding,
+                      p.digest, p.request_format, p.fragment_ids
+                    FROM payloads p JOIN calls c ON c.id = p.call_id ORDER BY c.rowid
+                    """)
+            try db.execute(sql: "DROP TABLE payloads")
+            try db.execute(sql: "ALTER TABLE payloads_v13 RENAME TO payloads")
+            try db.execute(
+                sql: "CREATE TRIGGER calls_payload_delete AFTER DELETE ON calls BEGIN DELETE FROM payloads WHERE call_rowid = old.rowid; END")
+        }
         return migrator
     }
 

@@ -62,6 +62,10 @@ enum AuditChain {
         return hashes
     }
 
+    /// Every `payloads` row with the columns `payloadDigest` reads: the call's id and the
+    /// encoding are digested as they were when the row held them (before `v13`).
+    static let payloadRows = "SELECT c.id AS call_id, 'zlib' AS encoding, p.* FROM payloads p JOIN calls c ON c.rowid = p.call_rowid"
+
     /// The payload columns `payloadDigest` reads, in order.
     static let payloadColumns = [
         "call_id", "encoding", "request", "request_size", "response", "response_size", "response_content_encoding",
@@ -161,7 +165,7 @@ extension Store {
                     SELECT calls.rowid AS row_id, calls.chain_hash, \(columns),
                       \(AuditChain.payloadColumns.map { "p.\($0) AS p_\($0)" }.joined(separator: ", ")), p.digest AS p_digest,
                       p.fragment_ids AS p_fragment_ids
-                    FROM calls LEFT JOIN payloads p ON p.call_id = calls.id ORDER BY calls.rowid
+                    FROM calls LEFT JOIN (\(AuditChain.payloadRows)) p ON p.call_id = calls.id ORDER BY calls.rowid
                     """)
             var chained = false
             while let row = try cursor.next() {

@@ -60,12 +60,33 @@ public struct CallFilter: Sendable {
         return (clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), StatementArguments(arguments))
     }
 
-    /// Each word of the user's text as a quoted FTS5 term (all must match), so no
-    /// input is ever FTS5 syntax.
+    /// The search index's columns and options: contentless (the text is read from the call and
+    /// its messages), and terms only — no positions (`detail = none`), no column sizes.
+    static let searchColumns = "chat_input, output, content = '', detail = none, columnsize = 0"
+
+    /// Each word of the user's text as quoted FTS5 terms (all must match), so no input is
+    /// ever FTS5 syntax. The index keeps no term positions, so a word is cut where the
+    /// index's tokenizer (unicode61: letters, numbers and private-use characters make words)
+    /// cuts it and each part is a term of its own: `rate-limit` finds calls holding both
+    /// `rate` and `limit`, anywhere in their text.
     static func ftsQuery(_ text: String) -> String {
-        text.split(whereSeparator: { $0.isWhitespace })
-            .map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
-            .joined(separator: " ")
+        var terms: [String] = []
+        var term = String.UnicodeScalarView()
+        func flush() {
+            if !term.isEmpty { terms.append("\"" + String(term) + "\"") }
+            term = String.UnicodeScalarView()
+        }
+        for scalar in text.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+                .decimalNumber, .letterNumber, .otherNumber, .privateUse:
+                term.append(scalar)
+            default:
+                flush()
+            }
+        }
+        flush()
+        return terms.joined(separator: " ")
     }
 }
 

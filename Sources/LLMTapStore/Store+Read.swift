@@ -17,7 +17,8 @@ extension Store {
 
     /// Fills in a call's request and response bytes, decompressed, if it has them.
     static func loadPayload(into record: inout CallRecord, db: Database) throws {
-        let statement = try db.cachedStatement(sql: "SELECT * FROM payloads WHERE call_id = ?")
+        let statement = try db.cachedStatement(
+            sql: "SELECT * FROM payloads WHERE call_rowid = (SELECT rowid FROM calls WHERE id = ?)")
         guard let payload = try Row.fetchOne(statement, arguments: [record.id]) else { return }
         guard (payload["digest"] as Data?) == nil else { return }  // dropped by payload retention
         let requestSize: Int = payload["request_size"]

@@ -40,7 +40,7 @@ extension Store {
                 if input != nil || output != nil {
                     try forget.execute(arguments: [row["row_id"] as Int64, input, output])
                 }
-                try delete.execute(arguments: [row["id"] as String])  // payloads and tags cascade
+                try delete.execute(arguments: [row["id"] as String])  // tags cascade, payloads go by trigger
             }
             try StatsSketches.apply(deleted, subtracting: true, db: db)
             if let last = rows.last, let hash = last["chain_hash"] as Data? {
@@ -107,17 +107,17 @@ extension Store {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT p.* FROM payloads p JOIN calls c ON c.id = p.call_id
+                    SELECT c.created_at, p.* FROM (\(AuditChain.payloadRows)) p JOIN calls c ON c.rowid = p.call_rowid
                     WHERE c.created_at < ? AND p.digest IS NULL LIMIT ?
                     """,
                 arguments: [cutoff, batchSize])
             let drop = try db.cachedStatement(
-                sql: "UPDATE payloads SET request = x'', response = x'', fragment_ids = NULL, digest = ? WHERE call_id = ?")
+                sql: "UPDATE payloads SET request = x'', response = x'', fragment_ids = NULL, digest = ? WHERE call_rowid = ?")
             for row in rows {
                 // (a fragment already missing broke the chain: `verify` reports it at this call)
                 let fragments = try AuditChain.fragmentHashes(row["fragment_ids"], db: db) ?? []
                 let digest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row[$0] as DatabaseValue }, fragments: fragments)
-                try drop.execute(arguments: [digest, row["call_id"] as String])
+                try drop.execute(arguments: [digest, row["call_rowid"] as Int64])
             }
             return rows.count
         }

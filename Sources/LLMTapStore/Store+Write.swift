@@ -201,7 +201,10 @@ extension Store {
                 }
                 if var payload = call.payload {
                     if !fragmentIDs.isEmpty { payload[8] = Data(PayloadFragments.encode(ids: fragmentIDs)).databaseValue }
-                    try insertPayload.execute(arguments: StatementArguments(payload))
+                    // The row is keyed by the call's rowid; the call's id and the encoding are
+                    // digested (above) but not stored again.
+                    payload[1] = rowID.databaseValue
+                    try insertPayload.execute(arguments: StatementArguments(payload.dropFirst()))
                 }
                 for (key, value) in call.tags { try insertTag.execute(arguments: [call.id, key, value]) }
                 if call.chatInput != nil || call.output != nil {
@@ -236,11 +239,13 @@ extension Store {
         "INSERT OR IGNORE INTO calls (\(callColumns.joined(separator: ", "))) VALUES ("
         + Array(repeating: "?", count: callColumns.count).joined(separator: ", ") + ")"
 
+    /// A payload row from a prepared payload's values after the first (`AuditChain.payloadColumns`
+    /// order, then `fragment_ids`), the second replaced by the call's rowid.
     static let insertPayload = """
         INSERT OR IGNORE INTO payloads
-        (call_id, encoding, request, request_size, response, response_size, response_content_encoding, request_format,
+        (call_rowid, request, request_size, response, response_size, response_content_encoding, request_format,
           fragment_ids)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// The `calls` row. A message-list context is not stored here but as the path to

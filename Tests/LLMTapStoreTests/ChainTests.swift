@@ -36,7 +36,7 @@ struct ChainTests {
     @Test(arguments: [
         "UPDATE calls SET output = 'edited' WHERE rowid = 7",
         "UPDATE calls SET input_tokens = input_tokens + 1 WHERE rowid = 7",
-        "UPDATE payloads SET request = zeroblob(8) WHERE call_id = (SELECT id FROM calls WHERE rowid = 7)",
+        "UPDATE payloads SET request = zeroblob(8) WHERE call_rowid = 7",
         "DELETE FROM calls WHERE rowid = 6",
         "UPDATE calls SET chain_hash = NULL WHERE rowid = 7",
         "UPDATE calls SET session_id = 'other' WHERE rowid = 7",
@@ -86,7 +86,7 @@ struct ChainTests {
         #expect(try await size() < before - 30 * 15_000, "the dropped bodies' pages went back to the file system")
         // The digest a dropped payload keeps is part of the chain.
         let tampered = records[3].id
-        try await db.write { try $0.execute(sql: "UPDATE payloads SET digest = zeroblob(32) WHERE call_id = ?", arguments: [tampered]) }
+        try await db.write { try $0.execute(sql: "UPDATE payloads SET digest = zeroblob(32) WHERE call_rowid = (SELECT rowid FROM calls WHERE id = ?)", arguments: [tampered]) }
         #expect(try store.verifyChain().broken?.id == records[3].id)
     }
 }

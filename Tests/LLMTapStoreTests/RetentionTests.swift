@@ -27,8 +27,12 @@ struct RetentionTests {
         let oldID = old.id
         let leftovers = try await db.read { db in
             try Int.fetchOne(
-                db, sql: "SELECT (SELECT count(*) FROM payloads WHERE call_id = ?) + (SELECT count(*) FROM tags WHERE call_id = ?)",
-                arguments: [oldID, oldID])
+                db,
+                sql: """
+                    SELECT (SELECT count(*) FROM payloads WHERE call_rowid NOT IN (SELECT rowid FROM calls))
+                      + (SELECT count(*) FROM tags WHERE call_id = ?)
+                    """,
+                arguments: [oldID])
         }
         #expect(leftovers == 0)  // the old call's payload and tag went with it
         #expect(try store.integrityCheck() == "ok")

@@ -60,7 +60,7 @@ struct SchemaEvolutionTests {
             try store.appliedMigrations() == [
                 "v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums",
                 "v6-request-fragments", "v7-stats-sketches", "v8-compressed-messages", "v9-fragment-ids", "v10-text-once",
-                "v11-fragments-against-messages",
+                "v11-fragments-against-messages", "v12-search-terms-only", "v13-payloads-by-rowid",
             ])
         let old = try #require(try store.call(id: "old-1"))
         #expect(old.output == "hi there" && old.context == .string("hello") && old.tags == ["team": "a"])
@@ -87,5 +87,74 @@ struct SchemaEvolutionTests {
         let report = try store.verifyChain()
         #expect(report.unchained == 2 && report.verified == 1 && report.broken == nil)
         #expect(try store.integrityCheck() == "ok")
+    }
+
+    /// A chained database of schema v11 (positional search index, payloads keyed by call id)
+    /// migrates to terms-only search and payloads keyed by rowid: every link still verifies
+    /// (the payload digest still covers the call's id and encoding), bodies read back exactly,
+    /// and the rebuilt index finds text that lives only in the messages.
+    @Test func aChainedV11DatabaseMigratesAndStillVerifies() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let current = try Store(path: directory.databasePath)
+        // Request templates over fragments, threaded calls whose text is read from their messages, a plain call.
+        var threaded = [
+            chatRecord(turns: ["Which printer came first?"], reply: "Gutenberg, around 1450."),
+            chatRecord(turns: ["Which printer came first?", "Gutenberg, around 1450.", "And in England?"], reply: "Caxton."),
+        ]
+        threaded[0].createdAt = 1_733_000_010
+        threaded[1].createdAt = 1_733_000_011
+        let calls = FragmentTests.session("s1", turns: 4, createdAt: 1_733_000_000) + threaded + [sampleRecord(20)]
+        try await current.insert(calls)
+        let tables = ["messages", "nodes", "calls", "fragments", "sessions", "tags", "cost_hourly", "stats_hourly"]
+        let oldPath = directory.url.appendingPathComponent("v11.sqlite").path
+        let queue = try DatabaseQueue(path: oldPath)
+        try Migrations.migrator.migrate(queue, upTo: "v11-fragments-against-messages")
+        try await queue.writeWithoutTransaction { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS now", arguments: [directory.databasePath])
+            try db.inTransaction {
+                for table in tables { try db.execute(sql: "INSERT INTO main.\(table) SELECT * FROM now.\(table)\(table == "calls" ? " ORDER BY rowid" : "")") }
+                try db.execute(
+                    sql: """
+                        INSERT INTO main.payloads (call_id, encoding, request, request_size, response, response_size,
+                          response_content_encoding, digest, request_format, fragment_ids)
+                        SELECT c.id, 'zlib', p.request, p.request_size, p.response, p.response_size, p.response_content_encoding,
+                          p.digest, p.request_format, p.fragment_ids
+                        FROM now.payloads p JOIN now.calls c ON c.rowid = p.call_rowid
+                        """)
+                return .commit
+            }
+            try db.execute(sql: "DETACH DATABASE now")
+        }
+        try queue.close()
+        // The key that signs retention checkpoints travels with the file.
+        if FileManager.default.fileExists(atPath: directory.databasePath + ".fingerprint-key") {
+            try FileManager.default.copyItem(atPath: directory.databasePath + ".fingerprint-key", toPath: oldPath + ".fingerprint-key")
+        }
+
+        let migrated = try Store(path: oldPath)
+        let report = try migrated.verifyChain()
+        #expect(report.broken == nil && report.verified == calls.count && report.unchained == 0)
+        for call in calls {
+            let stored = try #require(try migrated.call(id: call.id))
+            #expect(stored.requestBody == call.requestBody && stored.responseBody == call.responseBody)
+        }
+        let fromThread = try await migrated.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE text_from_thread = 3")!
+        }
+        #expect(fromThread == 2)  // the test covers text kept only in the messages
+        func found(_ text: String) throws -> [String] {
+            var filter = CallFilter()
+            filter.text = text
+            return try migrated.requests(filter: filter, limit: 10, cursor: nil).items.map(\.id)
+        }
+        #expect(try found("Gutenberg") == [threaded[0].id])
+        #expect(try found("england caxton") == [threaded[1].id])
+        #expect(try found("answer 20") == [calls.last!.id])
+        try await migrated.pool.write { db in try db.execute(sql: "INSERT INTO calls_fts (calls_fts) VALUES ('integrity-check')") }
+        // Payloads still go with their calls.
+        #expect(try await migrated.prune(before: 1_733_000_002) == 2)
+        #expect(try await migrated.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads")! } == calls.count - 2)
+        #expect(try migrated.verifyChain().broken == nil)
     }
 }
