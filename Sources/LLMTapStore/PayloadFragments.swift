@@ -14,7 +14,9 @@ import LLMTapCore
 /// Formats (`payloads.request_format`): 1 names each fragment by its 16-byte hash in the
 /// template; 2 (since v9) marks each fragment's place with one byte and lists the fragments'
 /// row ids in `payloads.fragment_ids`, as varint deltas: a 20-turn session's template was
-/// mostly hashes (~400 of its ~480 bytes). The audit chain covers the template and the
+/// mostly hashes (~400 of its ~480 bytes). 3 (since the one-byte blob format) is 2 with runs
+/// of consecutive ids written as one count (`encode(ids:)`): the messages a turn adds are
+/// stored one after another, so a session's list is a few runs. The audit chain covers the template and the
 /// hashes of the fragments it uses, in order (whatever their ids); a fragment whose bytes no
 /// longer hash to its key is caught by `verifyChain`.
 enum PayloadFragments {
@@ -75,27 +77,66 @@ enum PayloadFragments {
         return out
     }
 
-    /// Fragment row ids as zigzag varint deltas: a session's fragments were mostly stored one
-    /// after another, so most take a byte or two.
+    /// The `request_format` of templates written now.
+    static let currentFormat: Int64 = 3
+
+    /// Fragment row ids (format 3) as varints: `zigzag(delta from the previous id) << 1`, or
+    /// `count << 1 | 1` for the next `count` ids each one more than the one before (a count of
+    /// 0: the next varint is a delta too large for the first form).
     static func encode(ids: [Int64]) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(ids.count * 2)
+        out.reserveCapacity(8)
         var previous: Int64 = 0
+        var run: UInt64 = 0
+        func flush() {
+            if run > 0 { appendVarint(run << 1 | 1, to: &out) }
+            run = 0
+        }
         for id in ids {
-            let delta = id &- previous
-            appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &out)
+            if id == previous &+ 1, !out.isEmpty {
+                run += 1
+            } else {
+                flush()
+                let delta = id &- previous
+                let zigzag = UInt64(bitPattern: (delta << 1) ^ (delta >> 63))
+                if zigzag >> 63 == 0 {
+                    appendVarint(zigzag << 1, to: &out)
+                } else {  // no room for the flag: an empty run, then the delta on its own
+                    appendVarint(1, to: &out)
+                    appendVarint(zigzag, to: &out)
+                }
+            }
             previous = id
         }
+        flush()
         return out
     }
 
-    static func decode(ids bytes: [UInt8]) throws -> [Int64] {
+    /// The ids `encode(ids:)` wrote (format 3), or format 2's plain zigzag deltas.
+    static func decode(ids bytes: [UInt8], format: Int64) throws -> [Int64] {
         var ids: [Int64] = []
         var i = 0
         var previous: Int64 = 0
         while i < bytes.count {
-            let zigzag = try readVarint(bytes, at: &i)
-            previous &+= Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1)
+            var value = try readVarint(bytes, at: &i)
+            if format >= 3 {
+                if value == 1 {
+                    value = try readVarint(bytes, at: &i)
+                } else if value & 1 == 1 {
+                    let count = value >> 1
+                    guard count <= UInt64(bytes.count) << 14 else {
+                        throw PayloadCodec.Failure(description: "fragment id run of \(count)")
+                    }
+                    for _ in 0..<count {
+                        previous &+= 1
+                        ids.append(previous)
+                    }
+                    continue
+                } else {
+                    value >>= 1
+                }
+            }
+            previous &+= Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1)
             ids.append(previous)
         }
         return ids

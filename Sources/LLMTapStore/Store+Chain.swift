@@ -51,11 +51,11 @@ enum AuditChain {
     }
 
     /// The hashes of the fragments a payload's `fragment_ids` names, in order; nil when one is missing.
-    static func fragmentHashes(_ ids: Data?, db: Database) throws -> [Hash16]? {
+    static func fragmentHashes(_ ids: Data?, format: Int64, db: Database) throws -> [Hash16]? {
         guard let ids else { return [] }
         let find = try db.cachedStatement(sql: "SELECT hash FROM fragments WHERE id = ?")
         var hashes: [Hash16] = []
-        for id in try PayloadFragments.decode(ids: Array(ids)) {
+        for id in try PayloadFragments.decode(ids: Array(ids), format: format) {
             guard let stored = try Data.fetchOne(find, arguments: [id]), let hash = Hash16(bytes: stored) else { return nil }
             hashes.append(hash)
         }
@@ -189,7 +189,7 @@ extension Store {
                     if let kept = row["p_digest"] as Data? {
                         payloadDigest = kept  // the bodies were dropped by payload retention
                     } else {
-                        guard let fragments = try AuditChain.fragmentHashes(row["p_fragment_ids"], db: db) else {
+                        guard let fragments = try AuditChain.fragmentHashes(row["p_fragment_ids"], format: row["p_request_format"], db: db) else {
                             report.broken = (id, rowID, "a request fragment it uses was removed")
                             return report
                         }

@@ -23,7 +23,7 @@ extension Store {
         guard (payload["digest"] as Data?) == nil else { return }  // dropped by payload retention
         let requestSize: Int = payload["request_size"]
         if let format = payload["request_format"] as Int?, format > 0 {
-            let ids = try (payload["fragment_ids"] as Data?).map { try PayloadFragments.decode(ids: Array($0)) } ?? []
+            let ids = try (payload["fragment_ids"] as Data?).map { try PayloadFragments.decode(ids: Array($0), format: Int64(format)) } ?? []
             record.requestBody = try Self.assemble(
                 PayloadCodec.decompress(payload["request"], size: nil), fragmentIDs: ids, size: requestSize, db: db)
         } else {

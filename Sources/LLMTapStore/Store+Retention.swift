@@ -115,7 +115,7 @@ extension Store {
                 sql: "UPDATE payloads SET request = x'', response = x'', fragment_ids = NULL, digest = ? WHERE call_rowid = ?")
             for row in rows {
                 // (a fragment already missing broke the chain: `verify` reports it at this call)
-                let fragments = try AuditChain.fragmentHashes(row["fragment_ids"], db: db) ?? []
+                let fragments = try AuditChain.fragmentHashes(row["fragment_ids"], format: row["request_format"], db: db) ?? []
                 let digest = AuditChain.payloadDigest(AuditChain.payloadColumns.map { row[$0] as DatabaseValue }, fragments: fragments)
                 try drop.execute(arguments: [digest, row["call_rowid"] as Int64])
             }

@@ -110,7 +110,7 @@ extension Store {
                     record.id.databaseValue, "zlib".databaseValue, try compressor.compress(request).databaseValue,
                     record.requestBody.count.databaseValue, try compressor.compress(record.responseBody).databaseValue,
                     record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
-                    (fragments.isEmpty ? 0 : 2).databaseValue, .null,  // fragment_ids: given by the write
+                    (fragments.isEmpty ? 0 : PayloadFragments.currentFormat).databaseValue, .null,  // fragment_ids: given by the write
                 ]
             }
             let row = Self.values(record, thread: thread)

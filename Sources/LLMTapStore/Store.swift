@@ -33,8 +33,10 @@ public final class Store: Sendable {
         configuration.prepareDatabase { db in
             // Space freed by retention goes back to the file system in small steps. Set on the
             // writer before WAL mode; takes effect only in a new, empty database (an existing one
-            // keeps its free pages for reuse).
-            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
+            // keeps its free pages for reuse). So do 8 KiB pages: rows of a few hundred bytes
+            // leave less unused at the end of a page (20-turn sessions: -1.4 % of the file;
+            // 16 KiB gained only 0.3 % more).
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA page_size = 8192; PRAGMA auto_vacuum = INCREMENTAL") }
             // WAL with synchronous=NORMAL: a committed transaction survives a crash or kill -9 of
             // llmtap; only a power loss can take the last few back (see README, "Durability").
             try db.execute(sql: fullSync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
@@ -44,7 +46,9 @@ public final class Store: Sendable {
             // ingest (llmtap-bench, synthetic and session corpus) and held ~4× the memory.
             try db.execute(sql: "PRAGMA cache_size = -16384")
             try db.execute(sql: "PRAGMA mmap_size = 67108864")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384")
+            // Checkpoint when the log holds 64 MiB, whatever the file's page size.
+            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(64 << 20 / max(pageSize, 512))")
         }
         self.configuration = configuration
         let pool = try Self.open(path, configuration)

@@ -58,7 +58,7 @@ struct FragmentTests {
             (
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM fragments")!,
                 try Int.fetchOne(db, sql: "SELECT sum(length(request)) FROM payloads")! + Int.fetchOne(db, sql: "SELECT sum(length(bytes)) FROM fragments")!,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 2")!
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 3")!
             )
         }
         // Each long message once: the system prompt, the answers, the user turns over the size for a fragment.
@@ -122,7 +122,7 @@ struct FragmentTests {
         records[0].createdAt = 1
         try await store.insert(records)
         for record in records { #expect(try store.call(id: record.id)?.requestBody == record.requestBody) }
-        let templated = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 2")! }
+        let templated = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM payloads WHERE request_format = 3")! }
         #expect(templated == 0)
     }
 
@@ -160,11 +160,51 @@ struct FragmentTests {
         #expect(report.broken?.id == calls[0].id, "\(String(describing: report.broken))")
     }
 
-    @Test func fragmentIDsRoundTripAsSmallDeltas() throws {
-        let ids: [Int64] = [1, 2, 3, 4, 900_000, 900_001, 7, Int64.max, 0]
-        #expect(try PayloadFragments.decode(ids: PayloadFragments.encode(ids: ids)) == ids)
-        #expect(PayloadFragments.encode(ids: Array(5_000...5_019)).count == 2 + 19)  // the first 5,000 takes two bytes
-        #expect(throws: (any Error).self) { try PayloadFragments.decode(ids: [0x80]) }
+    @Test func fragmentIDsRoundTripAsRunsAndSmallDeltas() throws {
+        let ids: [Int64] = [1, 2, 3, 4, 900_000, 900_001, 7, 7, 8, Int64.max, 0, Int64.min, -1, 0, 1]
+        #expect(try PayloadFragments.decode(ids: PayloadFragments.encode(ids: ids), format: 3) == ids)
+        // A 20-turn session's list: its system prompt's fragment, then the messages, stored one after another.
+        #expect(PayloadFragments.encode(ids: [12] + Array(5_000...5_039)).count == 1 + 3 + 1)
+        #expect(PayloadFragments.encode(ids: Array(5_000...5_019)).count == 3 + 1)
+        #expect(throws: (any Error).self) { try PayloadFragments.decode(ids: [0x80], format: 3) }
+        #expect(throws: (any Error).self) { try PayloadFragments.decode(ids: [0xFF, 0xFF, 0xFF, 0x7F], format: 3) }  // a run too long for its list
+        // Format 2 (before runs): each id a zigzag varint delta.
+        var format2: [UInt8] = []
+        var previous: Int64 = 0
+        for id in ids {
+            let delta = id &- previous
+            PayloadFragments.appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &format2)
+            previous = id
+        }
+        #expect(try PayloadFragments.decode(ids: format2, format: 2) == ids)
+    }
+
+    /// Rows written before id runs (format 2: every id a delta) read back exactly.
+    @Test func formatTwoIDListsStillRead() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        let calls = Self.session("s1", turns: 6, createdAt: 1_700_000_000)
+        try await store.insert(calls)
+        try await store.pool.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT call_rowid, fragment_ids FROM payloads WHERE request_format = 3")
+            #expect(rows.count == calls.count)
+            for row in rows {
+                let ids = try PayloadFragments.decode(ids: Array(row["fragment_ids"] as Data), format: 3)
+                var format2: [UInt8] = []
+                var previous: Int64 = 0
+                for id in ids {
+                    let delta = id - previous
+                    PayloadFragments.appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &format2)
+                    previous = id
+                }
+                try db.execute(
+                    sql: "UPDATE payloads SET request_format = 2, fragment_ids = ? WHERE call_rowid = ?",
+                    arguments: [Data(format2), row["call_rowid"] as Int64])
+            }
+        }
+        for call in calls { #expect(try store.call(id: call.id)?.requestBody == call.requestBody) }
+        #expect(try store.verifyChain().broken?.id == calls[0].id)  // the format is part of the digest
     }
 
     /// A database written before v9 holds format-1 templates (fragments named by hash): they
@@ -201,7 +241,7 @@ struct FragmentTests {
         // New calls beside it use format 2 (the same system prompt: they find its fragment by hash).
         try await store.insert(Self.session("s1", turns: 2, createdAt: 1_733_000_100))
         let formats = try await store.pool.read { db in try Int.fetchAll(db, sql: "SELECT request_format FROM payloads ORDER BY rowid") }
-        #expect(formats == [1, 2, 2])
+        #expect(formats == [1, 3, 3])
         #expect(try store.verifyChain().broken == nil)
     }
 

@@ -18,11 +18,31 @@ struct PayloadCodecTests {
         let compressor = try PayloadCodec.Compressor()
         for bytes in [Self.request, Self.response, [], Array("x".utf8), (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }] {
             let compressed = try compressor.compress(bytes)
-            #expect(compressed[1] & 0x20 != 0)  // RFC 1950 FDICT: a preset dictionary, named next
-            let id = compressed[2..<6].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            #expect(id == PayloadDictionary.current.id)
+            #expect(compressed[0] == 0x10 && PayloadCodec.Format.dictionary(compressed[0])?.id == PayloadDictionary.current.id)
             #expect(try PayloadCodec.decompress(compressed, size: bytes.count) == bytes)
         }
+    }
+
+    /// Blobs written as zlib streams (RFC 1950) before the one-byte format read as before,
+    /// with or without a preset dictionary; the format byte saves zlib's 10 bytes of framing.
+    @Test func zlibStreamsStillReadAndTheFormatByteIsSmaller() throws {
+        for dictionary in [nil, PayloadDictionary.current, PayloadDictionary.currentPieces] {
+            let zlib = try zlibStream(Self.request, dictionary: dictionary?.bytes)
+            #expect(zlib[0] & 0x0F == 8)
+            #expect(try PayloadCodec.decompress(zlib, size: Self.request.count) == Self.request)
+            let raw = try PayloadCodec.Compressor(dictionary: dictionary).compress(Self.request)
+            #expect(raw.count == zlib.count - (dictionary == nil ? 5 : 9), "\(raw.count) vs \(zlib.count)")
+            #expect(try PayloadCodec.decompress(raw, size: Self.request.count) == Self.request)
+        }
+    }
+
+    @Test func aBlobCompressedAgainstItsOwnDictionaryNeedsIt() throws {
+        let message = Array(#"{"content":"What is the capital of France?","role":"user"}"#.utf8)
+        let fragment = Array(#"{"role": "user", "content": "What is the capital of France?"}"#.utf8)
+        let compressed = try PayloadCodec.Compressor(dictionary: PayloadDictionary.currentPieces).compress(fragment, against: message)
+        #expect(compressed[0] == PayloadCodec.Format.against)
+        #expect(try PayloadCodec.decompress(compressed, size: fragment.count, against: message) == fragment)
+        #expect(throws: (any Error).self) { try PayloadCodec.decompress(compressed, size: fragment.count) }
     }
 
     @Test func aSmallChatPayloadCompressesFarBetterWithTheDictionary() throws {
@@ -38,7 +58,7 @@ struct PayloadCodecTests {
     @Test func piecesUseTheirOwnDictionary() throws {
         let message = Array(#"{"content":"What is the capital of France, and how far is it from Lyon?","role":"user"}"#.utf8)
         let compressed = try PayloadCodec.compressPiece(message)
-        let id = compressed[2..<6].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let id = PayloadCodec.Format.dictionary(compressed[0])?.id
         #expect(id == PayloadDictionary.currentPieces.id && id != PayloadDictionary.current.id)
         #expect(try PayloadCodec.decompress(compressed, size: nil) == message)
         #expect(compressed.count < plainZlibSize(message) - 10, "\(compressed.count) vs \(plainZlibSize(message))")
@@ -49,8 +69,12 @@ struct PayloadCodecTests {
         #expect(throws: (any Error).self) { try PayloadCodec.decompress(compressed, size: Self.request.count - 1) }
         #expect(throws: (any Error).self) { try PayloadCodec.decompress(compressed, size: Self.request.count + 1) }
         var foreign = compressed
-        foreign[5] ^= 0xFF  // another dictionary id
+        foreign[0] = 0x17  // a dictionary version that does not exist
         #expect(throws: (any Error).self) { try PayloadCodec.decompress(foreign, size: Self.request.count) }
+        var older = try zlibStream(Self.request, dictionary: PayloadDictionary.current.bytes)
+        older[5] ^= 0xFF  // a zlib stream naming another dictionary id
+        #expect(throws: (any Error).self) { try PayloadCodec.decompress(older, size: Self.request.count) }
+        #expect(throws: (any Error).self) { try PayloadCodec.decompress(Data(), size: 0) }
     }
 }
 
@@ -60,4 +84,28 @@ func plainZlibSize(_ bytes: [UInt8]) -> Int {
     var output = [UInt8](repeating: 0, count: Int(size))
     let status = compress2(&output, &size, bytes, uLong(bytes.count), Z_DEFAULT_COMPRESSION)
     return status == Z_OK ? Int(size) : Int.max
+}
+
+/// A zlib stream (RFC 1950), as blobs were written before the one-byte format: with a preset
+/// dictionary, named by its Adler-32 in the header.
+func zlibStream(_ bytes: [UInt8], dictionary: [UInt8]?) throws -> Data {
+    var stream = z_stream()
+    guard deflateInit_(&stream, Z_DEFAULT_COMPRESSION, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        throw PayloadCodec.Failure(description: "deflateInit")
+    }
+    defer { deflateEnd(&stream) }
+    if let dictionary { _ = deflateSetDictionary(&stream, dictionary, uInt(dictionary.count)) }
+    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
+    var input = bytes
+    let status = input.withUnsafeMutableBufferPointer { input in
+        output.withUnsafeMutableBufferPointer { out in
+            stream.next_in = input.baseAddress
+            stream.avail_in = uInt(input.count)
+            stream.next_out = out.baseAddress
+            stream.avail_out = uInt(out.count)
+            return deflate(&stream, Z_FINISH)
+        }
+    }
+    guard status == Z_STREAM_END else { throw PayloadCodec.Failure(description: "deflate \(status)") }
+    return Data(output[..<Int(stream.total_out)])
 }

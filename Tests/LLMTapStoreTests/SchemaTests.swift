@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import LLMTapStore
+@testable import LLMTapStore
 import Testing
 
 struct SchemaTests {
@@ -24,6 +24,8 @@ struct SchemaTests {
         let reopened = try Store(path: directory.databasePath)
         #expect(try reopened.callCount() == 1)
         #expect(try reopened.integrityCheck() == "ok")
+        #expect(try await reopened.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } == 8192)
+        #expect(try await reopened.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 8192)  // 64 MiB
     }
 
     @Test func sqliteEnforcesInvariants() throws {
