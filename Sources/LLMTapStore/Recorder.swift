@@ -63,6 +63,8 @@ public final class Recorder: Service, Sendable {
     /// Serializing, compressing and hashing a batch takes milliseconds of CPU: it runs here,
     /// not on Swift's cooperative pool, whose few threads serve the requests.
     private let preparer = DispatchQueue(label: "llmtap.recorder.prepare")
+    /// Builds the records of `submit(building:)`, in order, off the callers' threads.
+    private let builder = DispatchQueue(label: "llmtap.recorder.build")
 
     public init(store: Store, spool: Spool, configuration: Configuration = .init(), logger: Logger) {
         self.store = store
@@ -88,6 +90,13 @@ public final class Recorder: Service, Sendable {
             return true
         }
         if !accepted { spill([record], reason: "queue full") }
+    }
+
+    /// Queues a call whose record is still to be built — its response parsed, its metrics
+    /// taken — by `build`, which runs on the recorder's own thread, in the order of the calls
+    /// to this method: the proxy's event loops hand a finished call over without parsing it.
+    public func submit(building build: @escaping @Sendable () -> CallRecord) {
+        builder.async { [self] in submit(build()) }
     }
 
     /// Queues a finished call and returns once it is committed to the database — in a batch
@@ -138,7 +147,8 @@ public final class Recorder: Service, Sendable {
                 Self.ring(&s)
             }
         }
-        // Drain: whatever is still queued, then one more try at the spool.
+        // Drain: the records still being built, whatever is queued, then one more try at the spool.
+        await withCheckedContinuation { (built: CheckedContinuation<Void, Never>) in builder.async { built.resume() } }
         await writeQueued()
         await replaySpool()
         let final = stats

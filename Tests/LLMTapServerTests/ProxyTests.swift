@@ -143,6 +143,7 @@ struct ProxyTests {
                 received += String(buffer: chunk)  // the upstream is blocked on its gate meanwhile
             }
             #expect(received == expectedFirst)
+            try await Task.sleep(for: .milliseconds(300))
             tap.upstream.openGate()
             while let chunk = try await iterator.next() { received += String(buffer: chunk) }
             #expect(received == WireSamples.text.bytes(includeUsage: true))
@@ -150,6 +151,9 @@ struct ProxyTests {
         let call = try #require(try store.calls().first)
         #expect(call.outcome == .ok)
         #expect(call.output == "Hello there!")
+        // The record times each event by the read that brought it (parsed later, off the event loop).
+        #expect(call.ttftS! + 0.25 < call.latencyS, "ttft \(call.ttftS!) latency \(call.latencyS)")
+        #expect(call.itlMaxS! >= 0.25)
     }
 
     @Test func upstreamErrorStatusPassesThroughAndIsRecorded() async throws {

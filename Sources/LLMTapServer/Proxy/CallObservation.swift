@@ -22,10 +22,16 @@ struct CallObservation: Sendable {
     private var responseBytes = ByteBuffer()
     private var firstByteTime: UInt64?
     private var parser: ResponseParser
+    /// Parse at `finish`, not as the bytes arrive: the event loop that forwards them only
+    /// keeps them and the end offset and arrival time of each read (`reads`), and the
+    /// recorder's thread feeds the parser the same reads with the same times (the proxy's hot
+    /// path, whose `finish` runs there: `Recorder.submit(building:)`).
+    let deferParsing: Bool
+    private var reads: [(end: Int, time: UInt64)] = []
 
     init(
         record: CallRecord, start: UInt64, route: Route, requestFacts: RequestFacts, pricing: PricingTable,
-        contentType: String, contentEncoding: String?
+        contentType: String, contentEncoding: String?, deferParsing: Bool = false
     ) {
         self.record = record
         self.start = start
@@ -37,6 +43,7 @@ struct CallObservation: Sendable {
         self.contentType = contentType
         parser = ResponseParser(api: route.api, contentType: contentType)
         isStream = parser.isStream
+        self.deferParsing = deferParsing
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -44,8 +51,9 @@ struct CallObservation: Sendable {
     /// One upstream read, already forwarded to the client.
     mutating func received(_ chunk: ByteBuffer, at time: UInt64) {
         if firstByteTime == nil { firstByteTime = time }
-        if contentEncoding == nil, parser.isIncremental { parser.feed(chunk, at: time) }
         responseBytes.writeImmutableBuffer(chunk)
+        guard contentEncoding == nil, parser.isIncremental else { return }
+        if deferParsing { reads.append((responseBytes.writerIndex, time)) } else { parser.feed(chunk, at: time) }
     }
 
     /// The first output's text received so far (a stream's, as it grows).
@@ -53,16 +61,22 @@ struct CallObservation: Sendable {
 
     /// The facts of the whole response, however it came.
     private mutating func responseFacts(end: UInt64) -> ResponseFacts {
+        var start = responseBytes.readerIndex
+        for read in reads {
+            parser.feed(responseBytes.getSlice(at: start, length: read.end - start)!, at: read.time)
+            start = read.end
+        }
+        reads = []
         let decoded = decodedBody()
         if contentEncoding != nil, parser.isIncremental, let decoded { parser.feed(decoded, at: firstByteTime ?? end) }
         return parser.finish(body: decoded, at: end)
     }
 
     /// Builds the record of the finished (or failed, or cancelled) call.
-    mutating func finish(outcome: CallRecord.Outcome, status: Int?, error: (type: String, message: String)? = nil)
-        -> CallRecord
-    {
-        let end = Self.now()
+    /// - Parameter end: when the call ended (now, unless it is finished later on another thread).
+    mutating func finish(
+        outcome: CallRecord.Outcome, status: Int?, error: (type: String, message: String)? = nil, end: UInt64 = now()
+    ) -> CallRecord {
         let facts = responseFacts(end: end)
         var r = record
         r.outcome = outcome

@@ -361,7 +361,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         status = Int(head.status.code)
         observation = CallObservation(
             record: record, start: start, route: route, requestFacts: facts, pricing: pricing,
-            contentType: contentType, contentEncoding: contentEncoding)
+            contentType: contentType, contentEncoding: contentEncoding, deferParsing: true)
         filter = rewrite ? OpenAIChat.UsageChunkFilter() : nil
         if !clientGone {
             let response = HTTPResponse(
@@ -398,7 +398,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
     }
 
     func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-        guard !done, var observation else { return }
+        guard !done, let observation else { return }
         done = true
         if !clientGone {
             writePending()
@@ -407,13 +407,18 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         }
         observeOverhead(since: nil)  // an empty body: the request side only
         let outcome: CallRecord.Outcome = clientGone ? .clientCancelled : (status >= 400 ? .upstreamError : .ok)
-        sink.submit(observation.finish(outcome: outcome, status: status))
+        // Parsed, priced and recorded on the recorder's thread, not this event loop.
+        let end = CallObservation.now()
+        sink.submit { [observation, status] in
+            var observation = observation
+            return observation.finish(outcome: outcome, status: status, end: end)
+        }
         handler.finished(self, context: context)
     }
 
     func didReceiveError(task: HTTPClient.Task<Void>, _ error: Error) {
         guard !done else { return }
-        guard var observation else {
+        guard let observation else {
             failedBeforeResponse(error)
             return
         }
@@ -421,10 +426,12 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         // The upstream failed mid-body (the client gets the same cut), or the client left.
         let outcome: CallRecord.Outcome =
             clientGone ? .clientCancelled : (ProxyResponder.isTimeout(error) ? .timeout : .upstreamError)
-        sink.submit(
-            observation.finish(
-                outcome: outcome, status: status,
-                error: outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)")))
+        let end = CallObservation.now()
+        let failure = outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)")
+        sink.submit { [observation, status] in
+            var observation = observation
+            return observation.finish(outcome: outcome, status: status, error: failure, end: end)
+        }
         if !clientGone {
             // The client gets every byte the upstream sent — a partial event the usage filter was
             // holding included — then the same cut: a close drops writes still queued.

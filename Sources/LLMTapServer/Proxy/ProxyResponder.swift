@@ -25,6 +25,11 @@ struct CallSink: Sendable {
         recorder.submit(prepared(call))
     }
 
+    /// Queues a call whose record `finish` builds, off the caller's thread (the event loop).
+    func submit(building finish: @escaping @Sendable () -> CallRecord) {
+        recorder.submit { [self] in prepared(finish()) }
+    }
+
     /// Records a call whose answer is about to end: in sync mode, returns once the record is
     /// committed (or spooled), so a call the client saw complete is never lost.
     func commit(_ call: CallRecord) async {
