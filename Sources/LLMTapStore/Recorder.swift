@@ -41,8 +41,21 @@ public final class Recorder: Service, Sendable {
         public var databaseHealthy = true
     }
 
+    /// A queued call: its record, or how to build it (`submit(building:)`).
+    private enum Queued: Sendable {
+        case record(CallRecord)
+        case build(@Sendable () -> CallRecord)
+
+        var record: CallRecord {
+            switch self {
+            case .record(let record): record
+            case .build(let build): build()
+            }
+        }
+    }
+
     private struct State {
-        var queue: [CallRecord] = []
+        var queue: [Queued] = []
         var stats = Stats()
         var waiter: CheckedContinuation<Void, Never>?
         var doorbell = false
@@ -63,8 +76,6 @@ public final class Recorder: Service, Sendable {
     /// Serializing, compressing and hashing a batch takes milliseconds of CPU: it runs here,
     /// not on Swift's cooperative pool, whose few threads serve the requests.
     private let preparer = DispatchQueue(label: "llmtap.recorder.prepare")
-    /// Builds the records of `submit(building:)`, in order, off the callers' threads.
-    private let builder = DispatchQueue(label: "llmtap.recorder.build")
 
     public init(store: Store, spool: Spool, configuration: Configuration = .init(), logger: Logger) {
         self.store = store
@@ -83,20 +94,24 @@ public final class Recorder: Service, Sendable {
 
     /// Queues a finished call; never blocks on the database.
     public func submit(_ record: CallRecord) {
-        let accepted = state.withLock { s -> Bool in
-            guard s.queue.count < configuration.capacity else { return false }
-            s.queue.append(record)
-            Self.ring(&s)
-            return true
-        }
-        if !accepted { spill([record], reason: "queue full") }
+        enqueue(.record(record))
     }
 
     /// Queues a call whose record is still to be built — its response parsed, its metrics
-    /// taken — by `build`, which runs on the recorder's own thread, in the order of the calls
-    /// to this method: the proxy's event loops hand a finished call over without parsing it.
+    /// taken — by `build`, which runs on the recorder's thread with the rest of its batch
+    /// (`prepare`): the proxy's event loops hand a finished call over without parsing it.
     public func submit(building build: @escaping @Sendable () -> CallRecord) {
-        builder.async { [self] in submit(build()) }
+        enqueue(.build(build))
+    }
+
+    private func enqueue(_ call: Queued) {
+        let accepted = state.withLock { s -> Bool in
+            guard s.queue.count < configuration.capacity else { return false }
+            s.queue.append(call)
+            Self.ring(&s)
+            return true
+        }
+        if !accepted { spill([call.record], reason: "queue full") }
     }
 
     /// Queues a finished call and returns once it is committed to the database — in a batch
@@ -106,7 +121,7 @@ public final class Recorder: Service, Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let accepted = state.withLock { s -> Bool in
                 guard s.queue.count < configuration.capacity else { return false }
-                s.queue.append(record)
+                s.queue.append(.record(record))
                 s.committed[record.id] = continuation
                 Self.ring(&s)
                 return true
@@ -147,8 +162,7 @@ public final class Recorder: Service, Sendable {
                 Self.ring(&s)
             }
         }
-        // Drain: the records still being built, whatever is queued, then one more try at the spool.
-        await withCheckedContinuation { (built: CheckedContinuation<Void, Never>) in builder.async { built.resume() } }
+        // Drain: whatever is still queued, then one more try at the spool.
         await writeQueued()
         await replaySpool()
         let final = stats
@@ -198,24 +212,21 @@ public final class Recorder: Service, Sendable {
         }
     }
 
-    /// Writes the queue in batches until it is empty, preparing (serializing and
+    /// Writes the queue in batches until it is empty, preparing (building, serializing and
     /// compressing) each next batch while the previous one is being written.
     private func writeQueued() async {
-        var current = takeBatch()
-        guard !current.isEmpty else { return }
+        let first = takeBatch()
+        guard !first.isEmpty else { return }
         reopenIfNeeded()
-        var prepared: Store.PreparedBatch
-        do {
-            prepared = try await prepare(current)
-        } catch {
-            spill(current, reason: "payload compression failed")
-            return
-        }
+        var (current, prepared) = await prepare(first)
         while true {
+            guard let toWrite = prepared else {
+                spill(current, reason: "payload compression failed")
+                return
+            }
             let next = takeBatch()
-            let toWrite = prepared
             async let written = store.write(toWrite)
-            let nextPrepared = next.isEmpty ? nil : try? await prepare(next)
+            let nextPrepared = next.isEmpty ? nil : await prepare(next)
             do {
                 let sessions = try await written
                 settled(current)
@@ -228,26 +239,26 @@ public final class Recorder: Service, Sendable {
             } catch {
                 failed(error)
                 logger.warning("database write failed, spooling", metadata: ["llmtap.error": "\(error)"])
-                spill(current + next, reason: "database write failed")
+                spill(current + (nextPrepared?.records ?? []), reason: "database write failed")
                 return  // the spool retry takes it from here
             }
-            if next.isEmpty { return }
-            guard let nextPrepared else {
-                spill(next, reason: "payload compression failed")
-                return
+            guard let nextPrepared else { return }
+            (current, prepared) = nextPrepared
+        }
+    }
+
+    /// Builds a batch's records and prepares them for the write, off Swift's cooperative pool;
+    /// `batch` is nil when preparing failed.
+    private func prepare(_ queued: [Queued]) async -> (records: [CallRecord], batch: Store.PreparedBatch?) {
+        await withCheckedContinuation { continuation in
+            preparer.async { [store] in
+                let records = queued.map(\.record)
+                continuation.resume(returning: (records, try? store.prepare(records)))
             }
-            current = next
-            prepared = nextPrepared
         }
     }
 
-    private func prepare(_ batch: [CallRecord]) async throws -> Store.PreparedBatch {
-        try await withCheckedThrowingContinuation { continuation in
-            preparer.async { [store] in continuation.resume(with: Result { try store.prepare(batch) }) }
-        }
-    }
-
-    private func takeBatch() -> [CallRecord] {
+    private func takeBatch() -> [Queued] {
         state.withLock { s in
             let n = min(s.queue.count, configuration.batchSize)
             defer { s.queue.removeFirst(n) }
