@@ -68,7 +68,9 @@ public struct CallFilter: Sendable {
     /// ever FTS5 syntax. The index keeps no term positions, so a word is cut where the
     /// index's tokenizer (unicode61: letters, numbers and private-use characters make words)
     /// cuts it and each part is a term of its own: `rate-limit` finds calls holding both
-    /// `rate` and `limit`, anywhere in their text.
+    /// `rate` and `limit`, anywhere in their text. The tokenizer knows Unicode 6.1: a letter
+    /// assigned later cuts words there, so it cuts them here too (else one quoted term would
+    /// be two tokens to FTS5, a phrase, which an index without positions refuses).
     static func ftsQuery(_ text: String) -> String {
         var terms: [String] = []
         var term = String.UnicodeScalarView()
@@ -77,6 +79,10 @@ public struct CallFilter: Sendable {
             term = String.UnicodeScalarView()
         }
         for scalar in text.unicodeScalars {
+            guard let age = scalar.properties.age, age.major < 6 || (age.major == 6 && age.minor <= 1) else {
+                flush()
+                continue
+            }
             switch scalar.properties.generalCategory {
             case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
                 .decimalNumber, .letterNumber, .otherNumber, .privateUse:

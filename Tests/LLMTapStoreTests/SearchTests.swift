@@ -30,6 +30,8 @@ struct SearchTests {
         #expect(try found("again OR nothing").isEmpty)  // OR is a word here, not an operator
         #expect(try found("(x) AND NEAR*").isEmpty)
         #expect(try found(" — … ").count == 4)  // no word at all: no filter
+        // A letter newer than the index's Unicode tables (Adlam, Unicode 9) separates words there too.
+        #expect(try found("rate\u{1E900}limit") == [calls[0].id, calls[1].id])
         #expect(CallFilter.ftsQuery("it's a rate-limit") == #""it" "s" "a" "rate" "limit""#)
     }
 }
