@@ -43,7 +43,7 @@ enum PayloadFragments {
     static func message(_ raw: ArraySlice<UInt8>, among hashes: Set<Hash16>) -> (Hash16, [UInt8])? {
         guard !hashes.isEmpty, raw.first == UInt8(ascii: "{"), let parsed = JSONValue.parse(raw), parsed["role"] != nil
         else { return nil }
-        let normalized = Conversation.normalize(parsed).canonicalBytes
+        let normalized = Conversation.normalizedCanonicalBytes(parsed)
         let hash = Hash16(of: normalized)
         return hashes.contains(hash) ? (hash, normalized) : nil
     }

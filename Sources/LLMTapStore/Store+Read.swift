@@ -74,7 +74,7 @@ extension Store {
         guard let stored = try Data.fetchOne(read, arguments: [id]),
             let message = JSONValue.parse(try PayloadCodec.decompress(stored, size: nil))
         else { throw PayloadCodec.Failure(description: "message \(id), which a request fragment needs, is missing") }
-        return Conversation.normalize(message).canonicalBytes
+        return Conversation.normalizedCanonicalBytes(message)
     }
 
     /// Calls in creation order, newest last (tests and the CLI; the query API pages).

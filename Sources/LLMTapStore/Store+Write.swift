@@ -52,7 +52,7 @@ extension Store {
         var compressed: Data?
 
         init(_ message: JSONValue) {
-            hash = Hash16(of: Conversation.normalize(message).canonicalBytes)
+            hash = Hash16(of: Conversation.normalizedCanonicalBytes(message))
             self.message = message
         }
 
