@@ -339,6 +339,19 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         pendingWritten = nil
     }
 
+    /// Hands the ended call to the recorder, which parses, prices and records it on its own
+    /// thread, not this event loop.
+    private func handOver(
+        _ observation: CallObservation, outcome: CallRecord.Outcome, error: (type: String, message: String)? = nil
+    ) {
+        let end = CallObservation.now()
+        let status = status
+        sink.submit {
+            var observation = observation
+            return observation.finish(outcome: outcome, status: status, error: error, end: end)
+        }
+    }
+
     private func writeEnd() {
         let promise = context.eventLoop.makePromise(of: Void.self)
         write(.end(nil), flush: true, promise: promise)
@@ -407,12 +420,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         }
         observeOverhead(since: nil)  // an empty body: the request side only
         let outcome: CallRecord.Outcome = clientGone ? .clientCancelled : (status >= 400 ? .upstreamError : .ok)
-        // Parsed, priced and recorded on the recorder's thread, not this event loop.
-        let end = CallObservation.now()
-        sink.submit { [observation, status] in
-            var observation = observation
-            return observation.finish(outcome: outcome, status: status, end: end)
-        }
+        handOver(observation, outcome: outcome)
         handler.finished(self, context: context)
     }
 
@@ -426,12 +434,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         // The upstream failed mid-body (the client gets the same cut), or the client left.
         let outcome: CallRecord.Outcome =
             clientGone ? .clientCancelled : (ProxyResponder.isTimeout(error) ? .timeout : .upstreamError)
-        let end = CallObservation.now()
-        let failure = outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)")
-        sink.submit { [observation, status] in
-            var observation = observation
-            return observation.finish(outcome: outcome, status: status, error: failure, end: end)
-        }
+        handOver(observation, outcome: outcome, error: outcome == .clientCancelled ? nil : ("upstream_interrupted", "\(error)"))
         if !clientGone {
             // The client gets every byte the upstream sent — a partial event the usage filter was
             // holding included — then the same cut: a close drops writes still queued.
