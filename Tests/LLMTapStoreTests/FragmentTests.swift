@@ -168,15 +168,19 @@ struct FragmentTests {
         #expect(PayloadFragments.encode(ids: Array(5_000...5_019)).count == 3 + 1)
         #expect(throws: (any Error).self) { try PayloadFragments.decode(ids: [0x80], format: 3) }
         #expect(throws: (any Error).self) { try PayloadFragments.decode(ids: [0xFF, 0xFF, 0xFF, 0x7F], format: 3) }  // a run too long for its list
-        // Format 2 (before runs): each id a zigzag varint delta.
-        var format2: [UInt8] = []
+        #expect(try PayloadFragments.decode(ids: Self.formatTwo(ids), format: 2) == ids)
+    }
+
+    /// Fragment ids as format 2 wrote them (before runs): each id a zigzag varint delta.
+    static func formatTwo(_ ids: [Int64]) -> [UInt8] {
+        var bytes: [UInt8] = []
         var previous: Int64 = 0
         for id in ids {
             let delta = id &- previous
-            PayloadFragments.appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &format2)
+            PayloadFragments.appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &bytes)
             previous = id
         }
-        #expect(try PayloadFragments.decode(ids: format2, format: 2) == ids)
+        return bytes
     }
 
     /// Rows written before id runs (format 2: every id a delta) read back exactly.
@@ -191,16 +195,9 @@ struct FragmentTests {
             #expect(rows.count == calls.count)
             for row in rows {
                 let ids = try PayloadFragments.decode(ids: Array(row["fragment_ids"] as Data), format: 3)
-                var format2: [UInt8] = []
-                var previous: Int64 = 0
-                for id in ids {
-                    let delta = id - previous
-                    PayloadFragments.appendVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &format2)
-                    previous = id
-                }
                 try db.execute(
                     sql: "UPDATE payloads SET request_format = 2, fragment_ids = ? WHERE call_rowid = ?",
-                    arguments: [Data(format2), row["call_rowid"] as Int64])
+                    arguments: [Data(Self.formatTwo(ids)), row["call_rowid"] as Int64])
             }
         }
         for call in calls { #expect(try store.call(id: call.id)?.requestBody == call.requestBody) }

@@ -143,14 +143,9 @@ struct SchemaEvolutionTests {
             try Int.fetchOne(db, sql: "SELECT count(*) FROM calls WHERE text_from_thread = 3")!
         }
         #expect(fromThread == 2)  // the test covers text kept only in the messages
-        func found(_ text: String) throws -> [String] {
-            var filter = CallFilter()
-            filter.text = text
-            return try migrated.requests(filter: filter, limit: 10, cursor: nil).items.map(\.id)
-        }
-        #expect(try found("Gutenberg") == [threaded[0].id])
-        #expect(try found("england caxton") == [threaded[1].id])
-        #expect(try found("answer 20") == [calls.last!.id])
+        #expect(try migrated.found("Gutenberg") == [threaded[0].id])
+        #expect(try migrated.found("england caxton") == [threaded[1].id])
+        #expect(try migrated.found("answer 20") == [calls.last!.id])
         try await migrated.pool.write { db in try db.execute(sql: "INSERT INTO calls_fts (calls_fts) VALUES ('integrity-check')") }
         // Payloads still go with their calls.
         #expect(try await migrated.prune(before: 1_733_000_002) == 2)

@@ -17,11 +17,7 @@ struct SearchTests {
         calls[2].output = "Un café naïve à 東京, ok?"
         calls[3].output = "Nothing here."
         try await store.insert(calls)
-        func found(_ text: String) throws -> Set<String> {
-            var filter = CallFilter()
-            filter.text = text
-            return Set(try store.requests(filter: filter, limit: 10, cursor: nil).items.map(\.id))
-        }
+        func found(_ text: String) throws -> Set<String> { Set(try store.found(text)) }
         #expect(try found("rate-limit") == [calls[0].id, calls[1].id])  // both parts, in any order
         #expect(try found("RATE limit again.") == [calls[0].id])
         #expect(try found("\"again\"") == [calls[0].id])  // quotes are punctuation, never FTS syntax

@@ -43,3 +43,12 @@ func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) async ret
 }
 
 let testLogger = Logger(label: "llmtap-test")
+
+extension Store {
+    /// The ids of the calls a text search (`q`) finds, newest first.
+    func found(_ text: String, limit: Int = 10) throws -> [String] {
+        var filter = CallFilter()
+        filter.text = text
+        return try requests(filter: filter, limit: limit, cursor: nil).items.map(\.id)
+    }
+}

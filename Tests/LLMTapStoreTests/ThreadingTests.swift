@@ -117,18 +117,13 @@ struct ThreadingTests {
         }
         let listed = try store.requests(filter: CallFilter(), limit: 10, cursor: nil).items
         #expect(Set(listed.map { "\($0.chatInput ?? "-") → \($0.output ?? "-")" }) == Set(calls.map { "\($0.chatInput!) → \($0.output!)" }))
-        func found(_ text: String) throws -> [String] {
-            var filter = CallFilter()
-            filter.text = text
-            return try store.requests(filter: filter, limit: 10, cursor: nil).items.map(\.id)
-        }
-        #expect(try found("Gutenberg") == [calls[0].id])
-        #expect(try found("England") == [calls[1].id])
+        #expect(try store.found("Gutenberg") == [calls[0].id])
+        #expect(try store.found("England") == [calls[1].id])
         #expect(try store.verifyChain().broken == nil)
 
         #expect(try await store.prune(before: 2_000) == 1)
-        #expect(try found("Gutenberg").isEmpty)  // the index was told what it held for the pruned call
-        #expect(try found("Caxton") == [calls[1].id])
+        #expect(try store.found("Gutenberg").isEmpty)  // the index was told what it held for the pruned call
+        #expect(try store.found("Caxton") == [calls[1].id])
         try await store.pool.write { db in try db.execute(sql: "INSERT INTO calls_fts (calls_fts) VALUES ('integrity-check')") }
 
         // The messages the text is read from are covered by the chain: pointing the third call's
