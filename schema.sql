@@ -189,14 +189,14 @@ CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = '', det
 
 CREATE TABLE "payloads" (
   call_rowid INTEGER PRIMARY KEY,    -- the call's rowid in calls; deleted with it (trigger)
-  request BLOB NOT NULL,             -- the request body as received, zlib-compressed (or its template)
+  request BLOB NOT NULL,             -- the request body as received, compressed (or its template)
   request_size INTEGER NOT NULL CHECK (request_size >= 0),
   response BLOB NOT NULL,            -- the response bytes as received (a stream as streamed), compressed
   response_size INTEGER NOT NULL CHECK (response_size >= 0),
   response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
   digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
-  request_format INTEGER NOT NULL DEFAULT 0,  -- 0: the request as received; 1, 2: a template over fragments
-  fragment_ids BLOB                  -- format 2: the template's fragments, varint id deltas
+  request_format INTEGER NOT NULL DEFAULT 0,  -- 0: the request as received; 1 - 3: a template over fragments
+  fragment_ids BLOB                  -- formats 2, 3: the template's fragments as varints (PayloadFragments)
 );
 
 CREATE TRIGGER calls_payload_delete AFTER DELETE ON calls BEGIN DELETE FROM payloads WHERE call_rowid = old.rowid; END;

@@ -177,9 +177,7 @@ enum Migrations {
                     WHERE chat_input IS NOT NULL OR output IS NOT NULL OR text_from_thread != 0 ORDER BY rowid
                     """)
             while let row = try rows.next() {
-                let (input, output) = try ThreadText.texts(
-                    stored: (row["chat_input"], row["output"]), bits: row["text_from_thread"] ?? 0,
-                    contextNode: row["context_node"], replyNode: row["reply_node"], reader: reader, db: db)
+                let (input, output) = try ThreadText.texts(of: row, reader: reader, db: db)
                 if input != nil || output != nil { try insert.execute(arguments: [row["rowid"] as Int64, input, output]) }
             }
         }
@@ -192,14 +190,14 @@ enum Migrations {
                 sql: """
                     CREATE TABLE payloads_v13 (
                       call_rowid INTEGER PRIMARY KEY,    -- the call's rowid in calls; deleted with it (trigger)
-                      request BLOB NOT NULL,             -- the request body as received, zlib-compressed (or its template)
+                      request BLOB NOT NULL,             -- the request body as received, compressed (or its template)
                       request_size INTEGER NOT NULL CHECK (request_size >= 0),
                       response BLOB NOT NULL,            -- the response bytes as received (a stream as streamed), compressed
                       response_size INTEGER NOT NULL CHECK (response_size >= 0),
                       response_content_encoding TEXT,    -- the upstream's Content-Encoding, if the bytes are still encoded
                       digest BLOB,                       -- set when payload retention dropped the bodies: the chain's record of them
-                      request_format INTEGER NOT NULL DEFAULT 0,  -- 0: the request as received; 1, 2: a template over fragments
-                      fragment_ids BLOB                  -- format 2: the template's fragments, varint id deltas
+                      request_format INTEGER NOT NULL DEFAULT 0,  -- 0: the request as received; 1 - 3: a template over fragments
+                      fragment_ids BLOB                  -- formats 2, 3: the template's fragments as varints (PayloadFragments)
                     )
                     """)
             try db.execute(

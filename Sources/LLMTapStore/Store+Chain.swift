@@ -62,9 +62,12 @@ enum AuditChain {
         return hashes
     }
 
-    /// Every `payloads` row with the columns `payloadDigest` reads: the call's id and the
-    /// encoding are digested as they were when the row held them (before `v13`).
-    static let payloadRows = "SELECT c.id AS call_id, 'zlib' AS encoding, p.* FROM payloads p JOIN calls c ON c.rowid = p.call_rowid"
+    /// The `payloads` rows (`p`, with their call `c`) that `clause` keeps, with the columns
+    /// `payloadDigest` reads: the call's id and the encoding are digested as they were when the
+    /// row held them (before `v13`).
+    static func payloadRows(where clause: String = "1") -> String {
+        "SELECT c.id AS call_id, 'zlib' AS encoding, p.* FROM payloads p JOIN calls c ON c.rowid = p.call_rowid WHERE \(clause)"
+    }
 
     /// The payload columns `payloadDigest` reads, in order.
     static let payloadColumns = [
@@ -165,7 +168,7 @@ extension Store {
                     SELECT calls.rowid AS row_id, calls.chain_hash, \(columns),
                       \(AuditChain.payloadColumns.map { "p.\($0) AS p_\($0)" }.joined(separator: ", ")), p.digest AS p_digest,
                       p.fragment_ids AS p_fragment_ids
-                    FROM calls LEFT JOIN (\(AuditChain.payloadRows)) p ON p.call_id = calls.id ORDER BY calls.rowid
+                    FROM calls LEFT JOIN (\(AuditChain.payloadRows())) p ON p.call_id = calls.id ORDER BY calls.rowid
                     """)
             var chained = false
             while let row = try cursor.next() {

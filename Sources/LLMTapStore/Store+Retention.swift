@@ -34,9 +34,7 @@ extension Store {
             for row in rows {
                 deleted[StatsSketches.key(call: row), default: StatsSketches()].add(call: row)
                 // The search index is told exactly what it indexed (text kept in the messages included).
-                let (input, output) = try ThreadText.texts(
-                    stored: (row["chat_input"], row["output"]), bits: row["text_from_thread"] ?? 0,
-                    contextNode: row["context_node"], replyNode: row["reply_node"], reader: reader, db: db)
+                let (input, output) = try ThreadText.texts(of: row, reader: reader, db: db)
                 if input != nil || output != nil {
                     try forget.execute(arguments: [row["row_id"] as Int64, input, output])
                 }
@@ -106,10 +104,7 @@ extension Store {
         return try await inBatches(of: batchSize, freeingFragmentsBefore: bound) { db in
             let rows = try Row.fetchAll(
                 db,
-                sql: """
-                    SELECT c.created_at, p.* FROM (\(AuditChain.payloadRows)) p JOIN calls c ON c.rowid = p.call_rowid
-                    WHERE c.created_at < ? AND p.digest IS NULL LIMIT ?
-                    """,
+                sql: AuditChain.payloadRows(where: "c.created_at < ? AND p.digest IS NULL") + " LIMIT ?",
                 arguments: [cutoff, batchSize])
             let drop = try db.cachedStatement(
                 sql: "UPDATE payloads SET request = x'', response = x'', fragment_ids = NULL, digest = ? WHERE call_rowid = ?")

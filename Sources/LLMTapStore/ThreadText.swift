@@ -40,6 +40,14 @@ enum ThreadText {
         return texts
     }
 
+    /// The same, of a row read with the columns `chat_input`, `output`, `text_from_thread`,
+    /// `context_node` and `reply_node` (what the search index was given for the call).
+    static func texts(of row: Row, reader: ContextReader, db: Database) throws -> (chatInput: String?, output: String?) {
+        try texts(
+            stored: (row["chat_input"], row["output"]), bits: row["text_from_thread"] ?? 0,
+            contextNode: row["context_node"], replyNode: row["reply_node"], reader: reader, db: db)
+    }
+
     /// The last user message on the path ending at `node`.
     static func lastUser(from node: Int64, reader: ContextReader, db: Database) throws -> JSONValue? {
         var node = node
