@@ -154,22 +154,40 @@ func isLoopback(_ host: String) -> Bool {
 final class UpstreamClients: Sendable {
     let all: [HTTPClient]
     private let byLoop: [ObjectIdentifier: HTTPClient]
+    /// The proxy hot path's own client (`UpstreamPool`), one per loop.
+    let pools: [UpstreamPool]
+    private let poolByLoop: [ObjectIdentifier: UpstreamPool]
 
     init(group: MultiThreadedEventLoopGroup = .singleton, configuration: HTTPClient.Configuration) {
         var all: [HTTPClient] = []
         var byLoop: [ObjectIdentifier: HTTPClient] = [:]
+        var pools: [UpstreamPool] = []
+        var poolByLoop: [ObjectIdentifier: UpstreamPool] = [:]
+        var poolConfiguration = UpstreamPool.Configuration()
+        if let connect = configuration.timeout.connect { poolConfiguration.connectTimeout = connect }
+        if let read = configuration.timeout.read { poolConfiguration.readTimeout = read }
         for loop in group.makeIterator() {
             let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
             all.append(client)
             byLoop[ObjectIdentifier(loop)] = client
+            let pool = UpstreamPool(loop: loop, configuration: poolConfiguration)
+            pools.append(pool)
+            poolByLoop[ObjectIdentifier(loop)] = pool
         }
         self.all = all
         self.byLoop = byLoop
+        self.pools = pools
+        self.poolByLoop = poolByLoop
     }
 
     /// The client whose connections live on `loop` (the first client for a loop of another group).
     func client(on loop: any EventLoop) -> HTTPClient {
         byLoop[ObjectIdentifier(loop)] ?? all[0]
+    }
+
+    /// The hot path's pool of `loop` (for a loop of another group, a pool that keeps nothing).
+    func pool(on loop: any EventLoop) -> UpstreamPool {
+        poolByLoop[ObjectIdentifier(loop)] ?? UpstreamPool(loop: loop, configuration: pools[0].configuration)
     }
 }
 
@@ -179,6 +197,7 @@ struct HTTPClientService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        for pool in clients.pools { try? await pool.loop.submit { pool.shutdown() }.get() }
         for client in clients.all { try await client.shutdown() }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LLMTapCore
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// An upstream that misbehaves at the byte level, which no HTTP server library will do:
@@ -16,25 +17,34 @@ public final class RawUpstream: Sendable {
         case close
         /// Abort the connection with a TCP reset.
         case reset
+        /// Wait for the client to close the connection, at most this long.
+        case awaitClose(Duration)
     }
 
     private let scripts: [String: [Step]]
     private let connections = Atomic<Int>(0)
+    /// Connections accepted.
+    public var opened: Int { connections.load(ordering: .relaxed) }
     /// Connections that ended (closed by either side).
     public var finished: Int { ended.load(ordering: .relaxed) }
     private let ended = Atomic<Int>(0)
 
-    public init(scripts: [String: [Step]]) {
+    /// Speaks TLS with this context (`SelfSigned`), when given.
+    private let tls: NIOSSLContext?
+
+    public init(scripts: [String: [Step]], tls: NIOSSLContext? = nil) {
         self.scripts = scripts
+        self.tls = tls
     }
 
     /// Runs the server on an ephemeral port for the duration of `body`.
     public func run<T: Sendable>(_ body: @Sendable (Int) async throws -> T) async throws -> T {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
+            .bind(host: "127.0.0.1", port: 0) { [tls] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
         let port = server.channel.localAddress!.port!
@@ -76,6 +86,14 @@ public final class RawUpstream: Sendable {
                     case .sendBytes(let bytes): try await connection.channel.writeAndFlush(ByteBuffer(bytes: bytes))
                     case .pause(let duration): try await Task.sleep(for: duration)
                     case .close: return
+                    case .awaitClose(let limit):
+                        let channel = connection.channel
+                        await withTaskGroup(of: Void.self) { group in
+                            group.addTask { try? await channel.closeFuture.get() }
+                            group.addTask { try? await Task.sleep(for: limit) }
+                            await group.next()
+                            group.cancelAll()
+                        }
                     case .reset:
                         // SO_LINGER 0: closing sends RST instead of FIN.
                         if let socket = connection.channel as? SocketOptionProvider {

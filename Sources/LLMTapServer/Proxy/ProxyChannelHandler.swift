@@ -15,8 +15,8 @@ import NIOHTTPTypes
 /// and body chunk between the event loop and Swift's task pool: measured, that was most of
 /// what llmtap added to a call (a bare pass-through on them costs ~190 µs of CPU per call
 /// against nginx's ~22). Here a proxied call never leaves its loop: this handler collects
-/// the request, sends it with AsyncHTTPClient's delegate API on a pooled connection of the
-/// same loop, and `UpstreamTee` writes each upstream read to the client as it arrives, then
+/// the request, sends it on a pooled upstream connection of the same loop (`UpstreamPool`),
+/// and `UpstreamTee` writes each upstream read to the client as it arrives, then
 /// observes it for the record — the same tee as `ProxyResponder.pump`, the same
 /// `ProxyResponder.outgoing` request side, the same `CallObservation`.
 ///
@@ -50,9 +50,6 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private let responder: ProxyResponder
-    /// AsyncHTTPClient writes a request's details into its logger's metadata on every call
-    /// (~2 % of a loop's time, measured); above debug level it logs nothing, so it gets none.
-    private static let quiet = Logger(label: "llmtap.upstream") { _ in SwiftLogNoOpLogHandler() }
     private var state = State.idle
     /// Parts of the next request that arrived while one is answered (HTTP pipelining): answered in turn.
     private var pending: [HTTPRequestPart] = []
@@ -205,25 +202,10 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             logger: responder.logger)
         state = .forwarding(tee)
         responder.sink.metrics.upstreamStarted()
-        let request: HTTPClient.Request
-        do {
-            request = try HTTPClient.Request(
-                url: collecting.route.url, method: HTTPMethod(rawValue: collecting.head.method.rawValue),
-                headers: call.headers, body: call.sendsBody ? .byteBuffer(call.body) : nil)
-        } catch {
-            tee.requestSide = CallObservation.now() &- prepared
-            tee.failedBeforeResponse(error)
-            return
-        }
         tee.requestSide = CallObservation.now() &- prepared
-        let loop = context.eventLoop
-        let client = responder.clients.client(on: loop)
-        // `.delegate(on:)`, not `.delegateAndChannel(on:)`: a required loop makes AsyncHTTPClient open
-        // "overflow" connections it closes when idle (measured: a new upstream connection for most
-        // calls at 32 concurrent). The client of this loop has its connections on it anyway.
-        tee.task = client.execute(
-            request: request, delegate: tee, eventLoop: .delegate(on: loop), deadline: .now() + .hours(24),
-            logger: responder.logger.logLevel <= .debug ? responder.logger : Self.quiet)
+        tee.call = responder.clients.pool(on: context.eventLoop).execute(
+            url: collecting.route.url, method: HTTPMethod(rawValue: collecting.head.method.rawValue),
+            headers: call.headers, body: call.sendsBody ? call.body : nil, delegate: tee)
     }
 
     /// The call `tee` answered is over: the connection takes its next request.
@@ -243,9 +225,7 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 /// One proxied call's response: written to the client as each upstream read arrives, then
 /// observed for the record, which goes to the Recorder when the call ends, however it ends.
 /// Every callback runs on the client connection's event loop.
-final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
-    typealias Response = Void
-
+final class UpstreamTee: UpstreamResponseDelegate, @unchecked Sendable {
     private let handler: ProxyChannelHandler
     private let context: ChannelHandlerContext
     private let sink: CallSink
@@ -258,7 +238,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
     let keepAlive: Bool
     /// llmtap's own time before the call went upstream (`llmtap_overhead_seconds`).
     var requestSide: UInt64 = 0
-    var task: HTTPClient.Task<Void>?
+    var call: UpstreamCall?
     /// The write of the response's end, once issued.
     private(set) var ended: EventLoopFuture<Void>?
     /// The latest body write.
@@ -296,7 +276,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
     /// The client closed its connection: the upstream call is cancelled and recorded as such.
     func clientLeft() {
         clientGone = true
-        task?.cancel()
+        call?.cancel()
     }
 
     private func write(_ part: HTTPResponsePart, flush: Bool, promise: EventLoopPromise<Void>? = nil) {
@@ -305,7 +285,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
     }
 
     /// One write and one flush for the body bytes of this turn of the event loop: the events
-    /// an upstream read brings (AsyncHTTPClient hands them over one by one) leave together as
+    /// an upstream read brings (the HTTP decoder hands them over one by one) leave together as
     /// soon as the loop is done reading — one trip down the pipeline, one HTTP chunk, one
     /// `writev` — not one each (a 20-event stream spent ~25 % of its loop time writing).
     private func scheduleFlush() {
@@ -365,7 +345,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         sink.metrics.observeOverhead(seconds: Double(requestSide &+ responseSide) / 1e9)
     }
 
-    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+    func upstreamHead(_ head: HTTPResponseHead) {
         let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
         let isEventStream =
             contentType.hasPrefix("text/event-stream") || contentType.hasPrefix("application/x-ndjson")
@@ -385,10 +365,9 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
             // head waits for its body, to leave in one write.
             if isEventStream { scheduleFlush() }
         }
-        return context.eventLoop.makeSucceededVoidFuture()
     }
 
-    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+    func upstreamBody(_ buffer: ByteBuffer) -> EventLoopFuture<Void>? {
         let arrival = CallObservation.now()
         let forward = filter != nil ? filter!.process(buffer) : buffer
         if !clientGone, forward.readableBytes > 0 {
@@ -406,11 +385,10 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         // While the client takes the bytes, the next read comes at once; when its connection's
         // buffer is full, the next read waits for the latest write — also when this read wrote
         // nothing (the usage filter holds the start of an event): a slow client slows the upstream.
-        if !context.channel.isWritable, let lastWrite { return lastWrite }
-        return context.eventLoop.makeSucceededVoidFuture()
+        return context.channel.isWritable ? nil : lastWrite
     }
 
-    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+    func upstreamEnd() {
         guard !done, let observation else { return }
         done = true
         if !clientGone {
@@ -424,7 +402,7 @@ final class UpstreamTee: HTTPClientResponseDelegate, @unchecked Sendable {
         handler.finished(self, context: context)
     }
 
-    func didReceiveError(task: HTTPClient.Task<Void>, _ error: Error) {
+    func upstreamFailed(_ error: Error) {
         guard !done else { return }
         guard let observation else {
             failedBeforeResponse(error)

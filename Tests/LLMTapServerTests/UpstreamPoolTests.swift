@@ -1,0 +1,81 @@
+import Foundation
+import LLMTapCore
+import LLMTapServer
+import LLMTapStore
+import LLMTapTestSupport
+import NIOSSL
+import Testing
+
+/// The hot path's own upstream client (`UpstreamPool`): which connections it keeps, which it
+/// does not, and that it speaks TLS with the certificate checked.
+struct UpstreamPoolTests {
+    static let keepAlive =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(WireSamples.completion.utf8.count)\r\n\r\n"
+        + WireSamples.completion
+    static let closing =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: \(WireSamples.completion.utf8.count)\r\n\r\n"
+        + WireSamples.completion
+
+    /// Runs llmtap with `upstream` as provider `raw` (over TLS with `tls`) and returns its store.
+    private func withRaw(
+        _ upstream: RawUpstream, tls: Bool = false, _ body: @escaping @Sendable (Tap) async throws -> Void
+    ) async throws -> Store {
+        try await upstream.run { port in
+            try await Tap.run(configure: {
+                $0.providers["raw"] = "\(tls ? "https" : "http")://localhost:\(port)"
+            }) { tap in try await body(tap) }
+        }
+    }
+
+    /// The upstream answers with keep-alive, then closes the connection without reading the
+    /// next request (as a server whose keep-alive timeout ran out just then): the call llmtap
+    /// had sent on it goes again on a new connection, and the client never sees the race.
+    @Test func aKeptConnectionTheUpstreamDroppedIsTriedAgainOnANewOne() async throws {
+        let upstream = RawUpstream(scripts: ["drops": [.send(Self.keepAlive), .pause(.milliseconds(700))]])
+        let store = try await withRaw(upstream) { tap in
+            for _ in 0..<2 {
+                let response = try await tap.post("/raw/v1/chat/completions", body: WireSamples.request(model: "drops", stream: false))
+                #expect(response.status.code == 200)
+                #expect(await Tap.read(response).bytes == WireSamples.completion)
+            }
+            // The first connection carried both requests; the second only the one sent again.
+            #expect(upstream.opened == 2)
+            #expect(await eventually { tap.app.recorder.stats.written == 2 })
+        }
+        #expect(try store.calls().map(\.outcome) == [.ok, .ok])
+    }
+
+    /// A response that says `Connection: close` ends its connection: llmtap closes it, even
+    /// while the upstream leaves it open, and the next call opens another.
+    @Test func aConnectionTheResponseClosesIsNotKept() async throws {
+        let upstream = RawUpstream(scripts: ["closes": [.send(Self.closing), .awaitClose(.seconds(20))]])
+        _ = try await withRaw(upstream) { tap in
+            for n in 1...2 {
+                let response = try await tap.post("/raw/v1/chat/completions", body: WireSamples.request(model: "closes", stream: false))
+                #expect(await Tap.read(response).bytes == WireSamples.completion)
+                #expect(await eventually { upstream.finished == n }, "llmtap closed it; the upstream would have waited")
+            }
+            #expect(upstream.opened == 2)
+        }
+    }
+
+    /// An HTTPS upstream whose certificate no trusted authority signed is refused: the client
+    /// gets llmtap's 502 naming the failed verification, and the call is recorded unreachable.
+    @Test func anUpstreamCertificateIsVerified() async throws {
+        let tls = try NIOSSLContext(
+            configuration: .makeServerConfiguration(
+                certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(SelfSigned.certificatePEM.utf8), format: .pem))],
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(SelfSigned.privateKeyPEM.utf8), format: .pem))))
+        let upstream = RawUpstream(scripts: ["tls": [.send(Self.keepAlive)]], tls: tls)
+        let store = try await withRaw(upstream, tls: true) { tap in
+            let response = try await tap.post("/raw/v1/chat/completions", body: WireSamples.request(model: "tls", stream: false))
+            #expect(response.status.code == 502)
+            let text = await Tap.read(response).bytes
+            #expect(text.contains("upstream_unreachable"))
+            #expect(text.contains("CERTIFICATE_VERIFY_FAILED"), "\(text)")
+            #expect(await eventually { tap.app.recorder.stats.written == 1 })
+        }
+        #expect(try store.calls().map(\.outcome) == [.unreachable])
+        #expect(upstream.opened == 1, "the TLS handshake reached the upstream")
+    }
+}
