@@ -31,7 +31,14 @@ extension OpenAIChat {
                 facts.completed = true
                 return
             }
+            var utf8 = data
+            if utf8.withUTF8({ consumeCommon($0, at: time) }) { return }
             guard let json = JSONValue.parse(Array(data.utf8)) else { return }
+            consume(json, at: time)
+        }
+
+        /// What a chunk says, from its parsed JSON (any chunk).
+        mutating func consume(_ json: JSONValue, at time: UInt64) {
             readError(json, into: &facts)
             if let model = json["model"]?.stringValue, facts.responseModel == nil { facts.responseModel = model }
             if let usage = json["usage"], !usage.isNull {
@@ -67,6 +74,148 @@ extension OpenAIChat {
                 }
             }
             if carriesContent { facts.contentTimes.append(time) }
+        }
+
+        /// One choice of a chunk as `consumeCommon` reads it.
+        private struct Choice {
+            var index: Int
+            /// `delta`'s pieces, and `message`'s (read when a chunk has no `delta`).
+            var delta: Pieces?
+            var message: Pieces?
+            var text: String?
+            var finishReason: String?
+        }
+
+        /// The keys of an object met so far, by number: a repeated one takes the full parse
+        /// (where the last one counts).
+        private struct Seen {
+            private var bits: UInt8 = 0
+
+            mutating func first(_ key: Int) -> Bool {
+                defer { bits |= 1 << key }
+                return bits & (1 << key) == 0
+            }
+        }
+
+        private struct Pieces {
+            var content: String?
+            /// A non-empty `reasoning_content`, `reasoning` or `refusal`: the chunk carries content.
+            var other = false
+        }
+
+        /// The common chunk — text, reasoning, a finish reason; no error, usage or tool calls —
+        /// read with `JSONScanner`, without parsing the members the record does not need. Exactly
+        /// what `consume(_:at:)` does with the same chunk; false, having changed nothing, for
+        /// anything else (those take the full parse): not an object, not JSON, a key repeated.
+        private mutating func consumeCommon(_ bytes: UnsafeBufferPointer<UInt8>, at time: UInt64) -> Bool {
+            var scanner = JSONScanner(bytes)
+            var model: String?
+            var choices: [Choice] = []
+            var seen = Seen()
+            let read = scanner.members { key, scanner in
+                switch key {
+                case "model":
+                    guard seen.first(0) else { return false }
+                    model = scanner.stringValue()
+                    return true
+                case "error", "usage":
+                    guard scanner.isNull, seen.first(key == "error" ? 1 : 2) else { return false }
+                    scanner.skip()
+                    return true
+                case "choices":
+                    guard seen.first(3), scanner.isArray else { return false }
+                    return scanner.elements { position, scanner in
+                        guard let choice = Self.choice(&scanner, position: position) else { return false }
+                        choices.append(choice)
+                        return true
+                    }
+                default:
+                    scanner.skip()
+                    return true
+                }
+            }
+            guard read, scanner.finished() else { return false }
+            if let model, facts.responseModel == nil { facts.responseModel = model }
+            var carriesContent = false
+            for choice in choices {
+                let pieces = choice.delta ?? choice.message
+                if let content = pieces?.content, !content.isEmpty {
+                    carriesContent = true
+                    texts[choice.index, default: ""] += content
+                }
+                if pieces?.other == true { carriesContent = true }
+                if let text = choice.text, !text.isEmpty {
+                    carriesContent = true
+                    texts[choice.index, default: ""] += text
+                }
+                if let reason = choice.finishReason, choice.index == 0 || facts.finishReason == nil {
+                    facts.finishReason = reason
+                }
+            }
+            if carriesContent { facts.contentTimes.append(time) }
+            return true
+        }
+
+        private static func choice(_ scanner: inout JSONScanner, position: Int) -> Choice? {
+            var choice = Choice(index: position)
+            var seen = Seen()
+            let read = scanner.members { key, scanner in
+                switch key {
+                case "index": guard seen.first(0) else { return false }
+                case "delta": guard seen.first(1) else { return false }
+                case "message": guard seen.first(2) else { return false }
+                case "text": guard seen.first(3) else { return false }
+                case "finish_reason": guard seen.first(4) else { return false }
+                default:
+                    scanner.skip()
+                    return true
+                }
+                switch key {
+                case "index":
+                    choice.index = (scanner.value()?.intValue).map { Int($0) } ?? position
+                case "delta", "message":
+                    // A `delta` of null or of another kind has no pieces, and hides `message`.
+                    var pieces = Pieces()
+                    if scanner.isNull || !scanner.isObject {
+                        scanner.skip()
+                    } else if !Self.pieces(&scanner, into: &pieces) {
+                        return false
+                    }
+                    if key == "delta" { choice.delta = pieces } else { choice.message = pieces }
+                case "text":
+                    choice.text = scanner.stringValue()
+                default:
+                    choice.finishReason = scanner.stringValue()
+                }
+                return true
+            }
+            return read ? choice : nil
+        }
+
+        private static func pieces(_ scanner: inout JSONScanner, into pieces: inout Pieces) -> Bool {
+            var seen = Seen()
+            return scanner.members { key, scanner in
+                switch key {
+                case "content", "reasoning_content", "reasoning", "refusal":
+                    let bit = key == "content" ? 0 : key == "reasoning_content" ? 1 : key == "reasoning" ? 2 : 3
+                    guard seen.first(bit) else { return false }
+                    let piece = scanner.stringValue()
+                    if key == "content" {
+                        pieces.content = piece
+                    } else if let piece, !piece.isEmpty {
+                        pieces.other = true
+                    }
+                    return true
+                case "tool_calls":
+                    // Tool-call fragments take the full parse; anything but an array adds none.
+                    guard !scanner.isArray else { return false }
+                    scanner.skip()
+                    return true
+                default:
+                    scanner.skip()
+                    return true
+                }
+            }
         }
 
         /// The facts so far; callable at any point, e.g. when the client hung up.
