@@ -18,7 +18,14 @@ public final class Recorder: Service, Sendable {
     public struct Configuration: Sendable {
         /// Calls held in memory before spilling to the spool.
         public var capacity: Int = 20_000
-        public var batchSize: Int = 2048
+        /// Bytes of request and response bodies held in memory before spilling to the spool: a
+        /// count alone let 20,000 calls with long contexts take gigabytes while the database
+        /// lagged (a queued call holds ~2 × its bodies, parsed; one call is always taken).
+        public var capacityBytes: Int = 64 << 20
+        /// A batch's records are built, compressed and written together: at 32 concurrent fast
+        /// streams a 2,048-call batch and the next one being prepared held ~140 MB; 512 writes as
+        /// fast (`llmtap-bench`) with a quarter of that.
+        public var batchSize: Int = 512
         /// How long the first call of a batch may wait for others.
         public var flushInterval: Duration = .milliseconds(10)
         /// How often a spool is retried while nothing new arrives.
@@ -44,18 +51,28 @@ public final class Recorder: Service, Sendable {
     /// A queued call: its record, or how to build it (`submit(building:)`).
     private enum Queued: Sendable {
         case record(CallRecord)
-        case build(@Sendable () -> CallRecord)
+        case build(@Sendable () -> CallRecord, bytes: Int)
+
+        /// Its bodies' size, for `capacityBytes`.
+        var bytes: Int {
+            switch self {
+            case .record(let record): record.requestBody.count + record.responseBody.count
+            case .build(_, let bytes): bytes
+            }
+        }
 
         var record: CallRecord {
             switch self {
             case .record(let record): record
-            case .build(let build): build()
+            case .build(let build, _): build()
             }
         }
     }
 
     private struct State {
         var queue: [Queued] = []
+        /// The bodies' bytes in `queue`.
+        var queuedBytes = 0
         var stats = Stats()
         var waiter: CheckedContinuation<Void, Never>?
         var doorbell = false
@@ -100,14 +117,16 @@ public final class Recorder: Service, Sendable {
     /// Queues a call whose record is still to be built — its response parsed, its metrics
     /// taken — by `build`, which runs on the recorder's thread with the rest of its batch
     /// (`prepare`): the proxy's event loops hand a finished call over without parsing it.
-    public func submit(building build: @escaping @Sendable () -> CallRecord) {
-        enqueue(.build(build))
+    /// - Parameter bytes: the size of the call's request and response bodies.
+    public func submit(bytes: Int, building build: @escaping @Sendable () -> CallRecord) {
+        enqueue(.build(build, bytes: bytes))
     }
 
     private func enqueue(_ call: Queued) {
         let accepted = state.withLock { s -> Bool in
-            guard s.queue.count < configuration.capacity else { return false }
+            guard Self.hasRoom(for: call, in: s, configuration) else { return false }
             s.queue.append(call)
+            s.queuedBytes += call.bytes
             Self.ring(&s)
             return true
         }
@@ -120,8 +139,9 @@ public final class Recorder: Service, Sendable {
     public func submitAndWait(_ record: CallRecord) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let accepted = state.withLock { s -> Bool in
-                guard s.queue.count < configuration.capacity else { return false }
+                guard Self.hasRoom(for: .record(record), in: s, configuration) else { return false }
                 s.queue.append(.record(record))
+                s.queuedBytes += record.requestBody.count + record.responseBody.count
                 s.committed[record.id] = continuation
                 Self.ring(&s)
                 return true
@@ -131,6 +151,11 @@ public final class Recorder: Service, Sendable {
                 continuation.resume()
             }
         }
+    }
+
+    private static func hasRoom(for call: Queued, in s: State, _ configuration: Configuration) -> Bool {
+        s.queue.count < configuration.capacity
+            && (s.queue.isEmpty || s.queuedBytes + call.bytes <= configuration.capacityBytes)
     }
 
     /// Resumes the `submitAndWait` callers of these calls.
@@ -261,8 +286,10 @@ public final class Recorder: Service, Sendable {
     private func takeBatch() -> [Queued] {
         state.withLock { s in
             let n = min(s.queue.count, configuration.batchSize)
-            defer { s.queue.removeFirst(n) }
-            return Array(s.queue.prefix(n))
+            let batch = Array(s.queue.prefix(n))
+            s.queue.removeFirst(n)
+            s.queuedBytes -= batch.reduce(0) { $0 + $1.bytes }
+            return batch
         }
     }
 

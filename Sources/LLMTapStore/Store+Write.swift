@@ -17,6 +17,9 @@ extension Store {
         var textSources: [Hash16]
         /// `insertPayload`'s values; the request a template when `fragments` is not empty.
         var payload: [DatabaseValue]?
+        /// The payload's part of the chain link: it depends on nothing the write assigns, so the
+        /// preparing thread hashes it, not the writer.
+        var payloadDigest: Data?
         var fragments: [PreparedFragment] = []
         var thread: Thread?
         var needsSession: Bool
@@ -117,6 +120,7 @@ extension Store {
             calls.append(
                 PreparedCall(
                     id: record.id, values: row.values, textSources: row.textSources, payload: payload,
+                    payloadDigest: payload.map { AuditChain.payloadDigest($0, fragments: fragments.map(\.hash)) },
                     fragments: fragments, thread: thread,
                     needsSession: record.sessionID == nil, keyFingerprint: record.keyFingerprint, tags: record.tags,
                     chatInput: record.chatInput, output: record.output))
@@ -162,7 +166,7 @@ extension Store {
                 }
                 let link = AuditChain.link(
                     previous: head, values: values,
-                    payloadDigest: call.payload.map { AuditChain.payloadDigest($0, fragments: call.fragments.map(\.hash)) },
+                    payloadDigest: call.payloadDigest,
                     textSources: call.textSources)
                 values[Self.column("chain_hash")] = link.databaseValue
                 try insertCall.execute(arguments: StatementArguments(values))

@@ -121,6 +121,28 @@ struct RecorderTests {
         #expect(recorder.stats.dropped == 0)
     }
 
+    /// The queue is bounded by its bodies' bytes too: a lagging database cannot make long
+    /// contexts take the memory a count of calls allows.
+    @Test func bodiesOverTheQueuesBytesGoToTheSpool() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        let records = (0..<25).map { sampleRecord($0) }
+        let bytes = records[0].requestBody.count + records[0].responseBody.count
+        #expect(bytes > 0)
+        var configuration = Recorder.Configuration()
+        configuration.capacityBytes = 4 * bytes
+        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        for record in records {
+            recorder.submit(bytes: record.requestBody.count + record.responseBody.count) { record }
+        }
+        #expect(recorder.stats.queued == 4)  // not running yet
+        #expect(recorder.stats.spooled == 21)
+        try await runUntilWritten(recorder, count: 25)
+        #expect(try store.callCount() == 25)
+        #expect(recorder.stats.dropped == 0)
+    }
+
     @Test func aFullSpoolCountsWhatItDrops() throws {
         let directory = try TestDirectory()
         defer { directory.remove() }

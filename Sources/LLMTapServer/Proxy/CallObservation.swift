@@ -56,6 +56,9 @@ struct CallObservation: Sendable {
         if deferParsing { reads.append((responseBytes.writerIndex, time)) } else { parser.feed(chunk, at: time) }
     }
 
+    /// The response's bytes so far.
+    var responseByteCount: Int { responseBytes.readableBytes }
+
     /// The first output's text received so far (a stream's, as it grows).
     var textSoFar: String { parser.text }
 

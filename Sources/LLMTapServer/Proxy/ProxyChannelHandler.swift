@@ -326,7 +326,7 @@ final class UpstreamTee: UpstreamResponseDelegate, @unchecked Sendable {
     ) {
         let end = CallObservation.now()
         let status = status
-        sink.submit {
+        sink.submit(bytes: record.requestBody.count + observation.responseByteCount) {
             var observation = observation
             return observation.finish(outcome: outcome, status: status, error: error, end: end)
         }

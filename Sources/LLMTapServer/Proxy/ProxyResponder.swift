@@ -26,8 +26,9 @@ struct CallSink: Sendable {
     }
 
     /// Queues a call whose record `finish` builds, off the caller's thread (the event loop).
-    func submit(building finish: @escaping @Sendable () -> CallRecord) {
-        recorder.submit { [self] in prepared(finish()) }
+    /// - Parameter bytes: the size of its request and response bodies.
+    func submit(bytes: Int, building finish: @escaping @Sendable () -> CallRecord) {
+        recorder.submit(bytes: bytes) { [self] in prepared(finish()) }
     }
 
     /// Records a call whose answer is about to end: in sync mode, returns once the record is
