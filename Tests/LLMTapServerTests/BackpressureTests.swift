@@ -42,6 +42,31 @@ struct BackpressureTests {
             #expect(held < 16 << 20, "llmtap holds \(held) bytes (upstream sent \(sent), kernel queues \(inKernel))")
         }
     }
+
+    /// The upstream is silent only because llmtap stopped reading it for a client that is not
+    /// reading: that is no upstream silence, and `--read-timeout` does not cut the call.
+    @Test func aClientThatPausesLongerThanTheReadTimeoutStillGetsEverything() async throws {
+        let flood = try FloodUpstream(limit: 32 << 20, finish: true)
+        defer { flood.stop() }
+        let store = try await Tap.run(upstreamURL: "http://127.0.0.1:\(flood.port)", configure: { $0.readTimeout = .seconds(1) }) { tap in
+            let client = try StalledClient(port: tap.proxyPort)
+            defer { client.close() }
+            let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"everything"}]}"#
+            try client.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    + "Authorization: Bearer \(Tap.secretKey)\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(flood.sent < flood.limit, "the upstream was held back while the client paused")
+            let received = client.read(until: Array("\r\n0\r\n\r\n".utf8), seconds: 20)
+            #expect(received.count > 32_000_000, "the client got \(received.count) bytes")
+            #expect(received.starts(with: Array("HTTP/1.1 200".utf8)))
+            #expect(await eventually { tap.app.recorder.stats.written == 1 })
+        }
+        let listed = try #require(try store.calls().first)
+        let call = try #require(try store.call(id: listed.id))
+        #expect(call.outcome == .ok)
+        #expect(call.responseBody.count > 32_000_000)
+    }
 }
 
 /// An upstream on a plain socket that answers any request with an endless chunked body, as
@@ -49,14 +74,17 @@ struct BackpressureTests {
 final class FloodUpstream: @unchecked Sendable {  // the counter is atomic; the socket is the thread's
     let port: Int
     let limit: Int
+    /// After `limit` bytes, the body's last chunk: the response ends.
+    let finish: Bool
     private let listener: Int32
     private let counter = Atomic<Int>(0)
     private let stopped = Atomic<Bool>(false)
 
     var sent: Int { counter.load(ordering: .relaxed) }
 
-    init(limit: Int) throws {
+    init(limit: Int, finish: Bool = false) throws {
         self.limit = limit
+        self.finish = finish
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -103,6 +131,10 @@ final class FloodUpstream: @unchecked Sendable {  // the counter is atomic; the 
         guard sendAll(Array(head.utf8), on: connection) else { return }
         let chunk = Array("10000\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 0x10000) + Array("\r\n".utf8)
         while counter.load(ordering: .relaxed) < limit, sendAll(chunk, on: connection) {}
+        if finish, sendAll(Array("0\r\n\r\n".utf8), on: connection) {
+            var byte: UInt8 = 0
+            _ = recv(connection, &byte, 1, 0)  // until llmtap closes the connection or the test ends
+        }
     }
 
     /// Sends `bytes` as the kernel takes them, counting each byte taken; false once stopped or closed.
@@ -149,6 +181,22 @@ struct StalledClient {
         guard bytes.withUnsafeBytes({ Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
             throw POSIXError(.EIO)
         }
+    }
+
+    /// Reads until the bytes end with `suffix`, the connection closes, or `seconds` pass.
+    func read(until suffix: [UInt8], seconds: Double) -> [UInt8] {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline, !received.reversed().starts(with: suffix.reversed()) {
+            var poller = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) >= 0 else { break }
+            guard poller.revents != 0 else { continue }
+            let n = recv(socket, &buffer, buffer.count, 0)
+            guard n > 0 else { break }
+            received += buffer[..<n]
+        }
+        return received
     }
 
     func close() { Glibc.close(socket) }
