@@ -319,7 +319,10 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let call else { return }  // bytes nobody asked for: dropped, the connection is not reused
+        guard let call else {
+            context.close(promise: nil)  // a response nobody asked for: the connection is not reused
+            return
+        }
         lastRead = .now()
         switch unwrapInboundIn(data) {
         case .head(let head):
