@@ -56,6 +56,7 @@ logger.logLevel = .warning
 let store = try Store(path: path)
 var configuration = Recorder.Configuration()
 configuration.capacity = calls  // the whole load queued at once: this measures the writer, not the producer
+configuration.capacityBytes = .max
 if let size = ProcessInfo.processInfo.environment["BENCH_BATCH"].flatMap(Int.init) { configuration.batchSize = size }
 let recorder = Recorder(store: store, spool: Spool(path: path + ".spool"), configuration: configuration, logger: logger)
 var corpus = Corpus(seed: 2026)

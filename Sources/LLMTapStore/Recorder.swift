@@ -28,6 +28,9 @@ public final class Recorder: Service, Sendable {
         public var batchSize: Int = 512
         /// How long the first call of a batch may wait for others.
         public var flushInterval: Duration = .milliseconds(10)
+        /// Threads a large batch is prepared on; nil: as many as there are cores (up to four)
+        /// while preparing a call takes longer than writing it, else one.
+        public var preparingParts: Int? = nil
         /// How often a spool is retried while nothing new arrives.
         public var retryInterval: Duration = .seconds(1)
 
@@ -93,6 +96,9 @@ public final class Recorder: Service, Sendable {
     /// Serializing, compressing and hashing a batch takes milliseconds of CPU: it runs here,
     /// not on Swift's cooperative pool, whose few threads serve the requests.
     private let preparer = DispatchQueue(label: "llmtap.recorder.prepare")
+    /// How long preparing and writing a call took of late (`prepare` splits a batch when the
+    /// first is the longer).
+    private let pace = Mutex((prepare: 0.0, write: 0.0))
 
     public init(store: Store, spool: Spool, configuration: Configuration = .init(), logger: Logger) {
         self.store = store
@@ -250,7 +256,7 @@ public final class Recorder: Service, Sendable {
                 return
             }
             let next = takeBatch()
-            async let written = store.write(toWrite)
+            async let written = timedWrite(toWrite)
             let nextPrepared = next.isEmpty ? nil : await prepare(next)
             do {
                 let sessions = try await written
@@ -272,16 +278,56 @@ public final class Recorder: Service, Sendable {
         }
     }
 
+    private func timedWrite(_ batch: Store.PreparedBatch) async throws -> [String: String] {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let sessions = try await store.write(batch)
+        pace.withLock { $0.write = Self.smoothed($0.write, DispatchTime.now().uptimeNanoseconds - start, batch.count) }
+        return sessions
+    }
+
+    /// Nanoseconds per call, smoothed over batches.
+    private static func smoothed(_ old: Double, _ nanoseconds: UInt64, _ calls: Int) -> Double {
+        let now = Double(nanoseconds) / Double(max(calls, 1))
+        return old == 0 ? now : old * 0.7 + now * 0.3
+    }
+
     /// Builds a batch's records and prepares them for the write, off Swift's cooperative pool;
-    /// `batch` is nil when preparing failed.
+    /// `batch` is nil when preparing failed. While preparing a call takes longer than writing
+    /// it — long conversations: hashing and compressing their messages — a large batch is
+    /// prepared in parts on as many threads as there are cores (up to four), and the writer no
+    /// longer waits on one preparing thread (20-turn session corpus: 4.6 – 4.9 k → 5.6 – 5.7 k
+    /// calls/s). Small calls, whose write is the longer part, stay on one thread: there a second
+    /// preparing thread only took the writer's core (11.3 k → 9.6 k calls/s).
     private func prepare(_ queued: [Queued]) async -> (records: [CallRecord], batch: Store.PreparedBatch?) {
-        await withCheckedContinuation { continuation in
-            preparer.async { [store] in
-                let records = queued.map(\.record)
-                continuation.resume(returning: (records, try? store.prepare(records)))
+        let pace = pace.withLock { $0 }
+        let parts = min(
+            configuration.preparingParts ?? (pace.prepare > pace.write ? Self.cores : 1), queued.count / Self.minimumPart)
+        return await withCheckedContinuation { continuation in
+            preparer.async { [self] in
+                let size = (queued.count + max(parts, 1) - 1) / max(parts, 1)
+                let results = Mutex([(records: [CallRecord], batch: Store.PreparedBatch?)?](repeating: nil, count: max(parts, 1)))
+                let busy = Atomic<UInt64>(0)
+                let work: @Sendable (Int) -> Void = { part in
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    let records = queued[(part * size)..<min(queued.count, (part + 1) * size)].map(\.record)
+                    let batch = try? self.store.prepare(records)
+                    results.withLock { $0[part] = (records, batch) }
+                    busy.add(DispatchTime.now().uptimeNanoseconds - start, ordering: .relaxed)
+                }
+                if parts > 1 { DispatchQueue.concurrentPerform(iterations: parts, execute: work) } else { work(0) }
+                self.pace.withLock { $0.prepare = Self.smoothed($0.prepare, busy.load(ordering: .relaxed), queued.count) }
+                let done = results.withLock { $0 }.compactMap { $0 }
+                let records = done.flatMap(\.records)
+                let failed = done.contains { $0.batch == nil }
+                continuation.resume(
+                    returning: (records, failed ? nil : Store.PreparedBatch(calls: done.flatMap { $0.batch!.calls })))
             }
         }
     }
+
+    private static let cores = min(4, ProcessInfo.processInfo.activeProcessorCount)
+    /// Fewer calls than this are prepared on one thread: the hand-off would cost more.
+    private static let minimumPart = 64
 
     private func takeBatch() -> [Queued] {
         state.withLock { s in

@@ -143,6 +143,38 @@ struct RecorderTests {
         #expect(recorder.stats.dropped == 0)
     }
 
+    /// A batch prepared in parts on several threads is written whole and in the order the
+    /// calls came, with each call's exact bodies and a chain that verifies.
+    @Test func aBatchPreparedInPartsKeepsItsOrder() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        var configuration = Recorder.Configuration()
+        configuration.preparingParts = 3
+        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let records = (0..<300).map { n in
+            // Calls of a few conversations sharing a system prompt: messages and fragments that
+            // parts of one batch both meet.
+            let messages = #"[{"role":"system","content":"You are terse."},{"role":"user","content":"question \#(n % 7)"}]"#
+            var record = sampleRecord(n, payload: #"{"model":"gpt-4o-mini","messages":\#(messages)}"#)
+            record.context = JSONValue.parse(Array(messages.utf8))
+            return record
+        }
+        for record in records { recorder.submit(record) }  // not running yet: one batch of 300
+        try await runUntilWritten(recorder, count: 300)
+        #expect(recorder.stats.batches == 1)
+        let stored = try store.calls(afterRowID: 0, limit: 1000).calls
+        #expect(stored.count == 300)
+        #expect(stored.map(\.id).elementsEqual(records.map(\.id)), "written out of order")
+        for n in [0, 99, 100, 101, 199, 200, 299] {
+            let call = try #require(try store.call(id: records[n].id))
+            #expect(call.requestBody == records[n].requestBody)
+            #expect(call.responseBody == records[n].responseBody)
+        }
+        let report = try store.verifyChain()
+        #expect(report.verified == 300 && report.broken == nil)
+    }
+
     @Test func aFullSpoolCountsWhatItDrops() throws {
         let directory = try TestDirectory()
         defer { directory.remove() }
