@@ -314,47 +314,39 @@ public struct JSONScanner {
     /// At an object: hands each member's key to `member`, positioned at its value, which it
     /// takes or skips. False when this is no object, the JSON breaks, or `member` says stop.
     public mutating func members(_ member: (String, inout JSONScanner) -> Bool) -> Bool {
-        guard !failed, next == UInt8(ascii: "{") else { return fail() }
-        parser.depth += 1
-        defer { parser.depth -= 1 }
-        guard parser.depth <= JSONParser.maximumDepth else { return fail() }
-        parser.i += 1
-        if next == UInt8(ascii: "}") {
-            parser.i += 1
-            return true
-        }
-        while true {
-            guard next == UInt8(ascii: "\""), let key = parser.string(), next == UInt8(ascii: ":") else { return fail() }
-            parser.i += 1
-            guard member(key, &self), !failed else { return fail() }
-            switch next {
-            case UInt8(ascii: ","): parser.i += 1
-            case UInt8(ascii: "}"):
-                parser.i += 1
-                return true
-            default: return fail()
-            }
+        walk(UInt8(ascii: "{"), UInt8(ascii: "}")) { scanner in
+            guard scanner.next == UInt8(ascii: "\""), let key = scanner.parser.string(), scanner.next == UInt8(ascii: ":")
+            else { return false }
+            scanner.parser.i += 1
+            return member(key, &scanner)
         }
     }
 
     /// At an array: hands each element's position to `element`, which takes or skips it.
     public mutating func elements(_ element: (Int, inout JSONScanner) -> Bool) -> Bool {
-        guard !failed, next == UInt8(ascii: "[") else { return fail() }
+        var position = 0
+        return walk(UInt8(ascii: "["), UInt8(ascii: "]")) { scanner in
+            defer { position += 1 }
+            return element(position, &scanner)
+        }
+    }
+
+    /// The items between `open` and `close`, separated by commas, each read by `item`.
+    private mutating func walk(_ open: UInt8, _ close: UInt8, _ item: (inout JSONScanner) -> Bool) -> Bool {
+        guard !failed, next == open else { return fail() }
         parser.depth += 1
         defer { parser.depth -= 1 }
         guard parser.depth <= JSONParser.maximumDepth else { return fail() }
         parser.i += 1
-        if next == UInt8(ascii: "]") {
+        if next == close {
             parser.i += 1
             return true
         }
-        var position = 0
         while true {
-            guard element(position, &self), !failed else { return fail() }
-            position += 1
+            guard item(&self), !failed else { return fail() }
             switch next {
             case UInt8(ascii: ","): parser.i += 1
-            case UInt8(ascii: "]"):
+            case close:
                 parser.i += 1
                 return true
             default: return fail()

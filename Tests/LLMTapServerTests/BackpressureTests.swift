@@ -15,16 +15,19 @@ import Glibc
 /// what remains — bytes llmtap read from the upstream but did not hand to the client's
 /// socket — is what llmtap holds in its own buffers.
 struct BackpressureTests {
+    static let request: String = {
+        let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"everything"}]}"#
+        return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + "Authorization: Bearer \(Tap.secretKey)\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+    }()
+
     @Test func aClientThatStopsReadingHoldsTheUpstreamBack() async throws {
         let flood = try FloodUpstream(limit: 256 << 20)
         defer { flood.stop() }
         _ = try await Tap.run(upstreamURL: "http://127.0.0.1:\(flood.port)") { tap in
             let client = try StalledClient(port: tap.proxyPort)
             defer { client.close() }
-            let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"everything"}]}"#
-            try client.send(
-                "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    + "Authorization: Bearer \(Tap.secretKey)\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            try client.send(Self.request)
             // Wait until the upstream can hand over nothing more: its count holds still for a second.
             var last = -1
             var still = 0
@@ -51,10 +54,7 @@ struct BackpressureTests {
         let store = try await Tap.run(upstreamURL: "http://127.0.0.1:\(flood.port)", configure: { $0.readTimeout = .seconds(1) }) { tap in
             let client = try StalledClient(port: tap.proxyPort)
             defer { client.close() }
-            let body = #"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"everything"}]}"#
-            try client.send(
-                "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    + "Authorization: Bearer \(Tap.secretKey)\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+            try client.send(Self.request)
             try await Task.sleep(for: .milliseconds(2500))
             #expect(flood.sent < flood.limit, "the upstream was held back while the client paused")
             let received = client.read(until: Array("\r\n0\r\n\r\n".utf8), seconds: 20)
