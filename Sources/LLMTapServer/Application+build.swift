@@ -187,7 +187,10 @@ final class UpstreamClients: Sendable {
 
     /// The hot path's pool of `loop` (for a loop of another group, a pool that keeps nothing).
     func pool(on loop: any EventLoop) -> UpstreamPool {
-        poolByLoop[ObjectIdentifier(loop)] ?? UpstreamPool(loop: loop, configuration: pools[0].configuration)
+        if let pool = poolByLoop[ObjectIdentifier(loop)] { return pool }
+        var configuration = pools[0].configuration
+        configuration.maxIdlePerTarget = 0
+        return UpstreamPool(loop: loop, configuration: configuration)
     }
 }
 

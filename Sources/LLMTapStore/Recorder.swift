@@ -22,9 +22,8 @@ public final class Recorder: Service, Sendable {
         /// count alone let 20,000 calls with long contexts take gigabytes while the database
         /// lagged (a queued call holds ~2 × its bodies, parsed; one call is always taken).
         public var capacityBytes: Int = 64 << 20
-        /// A batch's records are built, compressed and written together: at 32 concurrent fast
-        /// streams a 2,048-call batch and the next one being prepared held ~140 MB; 512 writes as
-        /// fast (`llmtap-bench`) with a quarter of that.
+        /// A batch's records are built, compressed and written together: 512 calls write as fast
+        /// as 2,048 (`llmtap-bench`) with a quarter as many in memory at once.
         public var batchSize: Int = 512
         /// How long the first call of a batch may wait for others.
         public var flushInterval: Duration = .milliseconds(10)
@@ -144,10 +143,11 @@ public final class Recorder: Service, Sendable {
     /// to the spool (`--durability sync`).
     public func submitAndWait(_ record: CallRecord) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let call = Queued.record(record)
             let accepted = state.withLock { s -> Bool in
-                guard Self.hasRoom(for: .record(record), in: s, configuration) else { return false }
-                s.queue.append(.record(record))
-                s.queuedBytes += record.requestBody.count + record.responseBody.count
+                guard Self.hasRoom(for: call, in: s, configuration) else { return false }
+                s.queue.append(call)
+                s.queuedBytes += call.bytes
                 s.committed[record.id] = continuation
                 Self.ring(&s)
                 return true
@@ -295,7 +295,7 @@ public final class Recorder: Service, Sendable {
     /// `batch` is nil when preparing failed. While preparing a call takes longer than writing
     /// it — long conversations: hashing and compressing their messages — a large batch is
     /// prepared in parts on as many threads as there are cores (up to four), and the writer no
-    /// longer waits on one preparing thread (20-turn session corpus: 4.6 – 4.9 k → 5.6 – 5.7 k
+    /// longer waits on one preparing thread (20-turn session corpus: 4.7 – 4.9 k → 5.1 – 5.6 k
     /// calls/s). Small calls, whose write is the longer part, stay on one thread: there a second
     /// preparing thread only took the writer's core (11.3 k → 9.6 k calls/s).
     private func prepare(_ queued: [Queued]) async -> (records: [CallRecord], batch: Store.PreparedBatch?) {
