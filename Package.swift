@@ -42,6 +42,8 @@ let package = Package(
         ),
         // The system zlib, for preset dictionaries (CompressNIO does HTTP codings but has none).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's allocator tuning, which Swift's Glibc module leaves out (MallocArenas).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // SQLite through GRDB: migrations, the Recorder (the only writer), the spool.
         .target(
             name: "LLMTapStore",
@@ -59,7 +61,7 @@ let package = Package(
         .target(
             name: "LLMTapServer",
             dependencies: [
-                "LLMTapCore", "LLMTapAdapters", "LLMTapStore",
+                "LLMTapCore", "LLMTapAdapters", "LLMTapStore", "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -25,13 +25,28 @@ extension Store {
             var message: Int64
         }
 
-        private let state = Mutex((messages: [Hash16: Int64](), nodes: [NodeKey: Int64]()))
-        static let limit = 200_000
+        private let state = Mutex((messages: reserved([Hash16: Int64]()), nodes: reserved([NodeKey: Int64]())))
+        /// Entries kept before a map starts over: 3/4 of a power of two, a full table of
+        /// Swift's dictionary. Each map is given its whole table at the start, so memory stays
+        /// where it is once the table is touched (growing a table doubled it: a step of several
+        /// MiB hundreds of thousands of calls into a soak).
+        static let limit = 98_304
+
+        static func reserved<Key, Value>(_ map: [Key: Value]) -> [Key: Value] {
+            var map = map
+            map.reserveCapacity(limit)
+            return map
+        }
 
         func message(_ hash: Hash16) -> Int64? { state.withLock { $0.messages[hash] } }
 
         /// Forgets every id (the database they point into was replaced).
-        func removeAll() { state.withLock { $0 = ([:], [:]) } }
+        func removeAll() {
+            state.withLock { state in
+                state.messages.removeAll(keepingCapacity: true)
+                state.nodes.removeAll(keepingCapacity: true)
+            }
+        }
         func node(_ key: NodeKey) -> Int64? { state.withLock { $0.nodes[key] } }
 
         func set(message hash: Hash16, _ id: Int64) {

@@ -40,11 +40,12 @@ public final class Store: Sendable {
             // WAL with synchronous=NORMAL: a committed transaction survives a crash or kill -9 of
             // llmtap; only a power loss can take the last few back (see README, "Durability").
             try db.execute(sql: fullSync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-            // Index lookups (threading, ids) hit pages all over the file: keep 16 MiB of them in
+            // Index lookups (threading, ids) hit pages all over the file: keep 4 MiB of them in
             // cache and read the rest through a 64 MiB memory map instead of a syscall per page.
-            // Both count in llmtap's resident memory; 64 MiB and 256 MiB measured no faster on
-            // ingest (llmtap-bench, synthetic and session corpus) and held ~4× the memory.
-            try db.execute(sql: "PRAGMA cache_size = -16384")
+            // Both count in llmtap's resident memory. 16, 64 and 256 MiB of cache measured no
+            // faster on ingest (llmtap-bench, synthetic and session corpus), and a cache that takes
+            // a few hundred thousand calls to fill made the soak's memory climb long after warm-up.
+            try db.execute(sql: "PRAGMA cache_size = -4096")
             try db.execute(sql: "PRAGMA mmap_size = 67108864")
             // Checkpoint when the log holds 64 MiB, whatever the file's page size.
             let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
@@ -109,8 +110,8 @@ public final class Store: Sendable {
             var lastRowID: Int64
         }
 
-        private let stored = Mutex([Hash16: Entry]())
-        static let limit = 100_000
+        private let stored = Mutex(NodeCache.reserved([Hash16: Entry]()))
+        static let limit = NodeCache.limit
         let slack: Int64
 
         init(slack: Int64) { self.slack = slack }
@@ -126,7 +127,7 @@ public final class Store: Sendable {
             }
         }
 
-        func removeAll() { stored.withLock { $0.removeAll() } }
+        func removeAll() { stored.withLock { $0.removeAll(keepingCapacity: true) } }
     }
 
     /// Device and inode of a file, to notice it was deleted or replaced.
