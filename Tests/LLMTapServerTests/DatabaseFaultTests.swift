@@ -76,7 +76,7 @@ struct DatabaseFaultTests {
             case .readOnly, .deletedWhileRunning:
                 break  // llmtap opens the file afresh by itself
             }
-            #expect(await eventually(10) { recorder.stats.written == before + during })
+            #expect(await eventually { recorder.stats.written == before + during })
             #expect(recorder.stats.replayed == recorder.stats.spooled)
             #expect(recorder.spool.isEmpty)
             #expect(recorder.stats.dropped == 0)

@@ -176,7 +176,8 @@ struct ProxyFaultTests {
     }
 }
 
-func eventually(_ seconds: Double = 5, _ condition: @Sendable () -> Bool) async -> Bool {
+/// Polls `condition` every 10 ms for up to `seconds` (generous, like the Store tests' `eventually`).
+func eventually(_ seconds: Double = 20, _ condition: @Sendable () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }

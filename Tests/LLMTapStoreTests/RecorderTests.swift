@@ -11,7 +11,7 @@ func runUntilWritten(_ recorder: Recorder, count: Int) async throws {
     try await testGracefulShutdown { trigger in
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await recorder.run() }
-            _ = await eventually(10) { recorder.stats.written >= count }
+            _ = await eventually { recorder.stats.written >= count }
             trigger.triggerGracefulShutdown()
             try await group.waitForAll()
         }

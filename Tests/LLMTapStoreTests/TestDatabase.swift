@@ -32,8 +32,9 @@ func sampleRecord(_ n: Int, payload: String = "{\"model\":\"gpt-4o-mini\"}") -> 
     return record
 }
 
-/// Polls `condition` every 10 ms for up to `seconds`.
-func eventually(_ seconds: Double = 5, _ condition: () throws -> Bool) async rethrows -> Bool {
+/// Polls `condition` every 10 ms for up to `seconds`. The deadline is generous: in the whole
+/// suite on two busy cores a step that takes 0.5 s alone took 11 s (and failed at 5 s).
+func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try condition() { return true }
