@@ -150,7 +150,21 @@ extension Store {
                 sql: "UPDATE fragments SET last_rowid = max(last_rowid, ?) WHERE id = ?")
             let insertFragment = try db.cachedStatement(
                 sql: "INSERT INTO fragments (hash, bytes, size, last_rowid, message_id) VALUES (?, ?, ?, ?, ?)")
+            let insertNewFragment = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO fragments (hash, bytes, size, last_rowid, message_id) VALUES (?, ?, ?, ?, ?)")
             let findMessage = try db.cachedStatement(sql: "SELECT id FROM messages WHERE hash = ?")
+            // Stores a fragment; nil when `statement` ignored it (it is there).
+            func store(_ fragment: PreparedFragment, at rowID: Int64, with statement: Statement) throws -> Int64? {
+                // Its message was stored by this call's threading above, at the latest.
+                let message = try fragment.message.flatMap {
+                    try nodes.message($0) ?? Int64.fetchOne(findMessage, arguments: [$0.data])
+                }
+                let compressed =
+                    try (fragment.message == nil || message != nil ? fragment.compressed : nil)
+                    ?? PayloadCodec.compressPiece(Array(fragment.raw))
+                try statement.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID, message])
+                return db.changesCount > 0 ? db.lastInsertedRowID : nil
+            }
             for call in batch.calls {
                 var values = call.values
                 if let thread = call.thread {
@@ -184,22 +198,20 @@ extension Store {
                         fragmentIDs.append(cached.id)
                         continue
                     }
-                    var id = try cached?.id ?? Int64.fetchOne(findFragment, arguments: [fragment.hash.data])
-                    if let known = id {
-                        try touchFragment.execute(arguments: [rowID, known])
-                        if db.changesCount == 0 { id = nil }  // retention dropped it since
+                    var id: Int64?
+                    if cached == nil, fragment.compressed != nil {
+                        // Compressed ahead because no call had it: most likely new, so stored first
+                        // and looked up only if it was there.
+                        id = try store(fragment, at: rowID, with: insertNewFragment)
                     }
                     if id == nil {
-                        // Its message was stored by this call's threading above, at the latest.
-                        let message = try fragment.message.flatMap {
-                            try nodes.message($0) ?? Int64.fetchOne(findMessage, arguments: [$0.data])
+                        id = try cached?.id ?? Int64.fetchOne(findFragment, arguments: [fragment.hash.data])
+                        if let known = id {
+                            try touchFragment.execute(arguments: [rowID, known])
+                            if db.changesCount == 0 { id = nil }  // retention dropped it since
                         }
-                        let compressed =
-                            try (fragment.message == nil || message != nil ? fragment.compressed : nil)
-                            ?? PayloadCodec.compressPiece(Array(fragment.raw))
-                        try insertFragment.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID, message])
-                        id = db.lastInsertedRowID
                     }
+                    if id == nil { id = try store(fragment, at: rowID, with: insertFragment) }
                     fragmentsStored.stored(fragment.hash, id: id!, at: rowID)
                     fragmentIDs.append(id!)
                 }
