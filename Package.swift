@@ -50,6 +50,8 @@ let package = Package(
             dependencies: [
                 "LLMTapCore", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API GRDB links, for the writer's hot statements (Statement+Run.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

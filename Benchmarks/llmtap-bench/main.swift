@@ -78,6 +78,7 @@ runner.cancel()
 
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 let stats = recorder.stats
+let cost = recorder.costPerCall
 // Closing the last connection checkpoints the WAL into the database: the size is what stays.
 try store.close()
 let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
@@ -88,6 +89,7 @@ print("calls            \(calls)")
 print("elapsed          \(String(format: "%.2f", seconds)) s")
 print("ingest rate      \(Int(Double(calls) / seconds)) calls/s")
 print("batches          \(stats.batches) (mean \(calls / max(stats.batches, 1)) calls per transaction)")
+print("per call         \(String(format: "%.0f", cost.preparing / 1000)) µs preparing (CPU), \(String(format: "%.0f", cost.writing / 1000)) µs writing (the one writer thread)")
 print("spooled/dropped  \(stats.spooled)/\(stats.dropped)")
 print("raw bytes/call   \(requestBytes / calls)")
 print("disk bytes/call  \(diskBytes / calls) (database, WAL checkpointed)")

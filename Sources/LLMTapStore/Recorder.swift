@@ -114,6 +114,13 @@ public final class Recorder: Service, Sendable {
         }
     }
 
+    /// Nanoseconds per call of late (smoothed over batches): preparing it (CPU, summed over the
+    /// preparing threads) and writing it (the write transaction's wall time). The writer is
+    /// one thread, so 1 s / `writing` bounds the ingest rate.
+    public var costPerCall: (preparing: Double, writing: Double) {
+        pace.withLock { ($0.prepare, $0.write) }
+    }
+
     /// Queues a finished call; never blocks on the database.
     public func submit(_ record: CallRecord) {
         enqueue(.record(record))

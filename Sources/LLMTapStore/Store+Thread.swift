@@ -95,7 +95,7 @@ extension Store {
             }
         }
         try db.cachedStatement(sql: "INSERT INTO nodes (parent_id, message_id) VALUES (?, ?)")
-            .execute(arguments: [parent, messageID])
+            .run([parent.databaseValue, messageID.databaseValue])
         let id = db.lastInsertedRowID
         cache.set(node: key, id)
         return (id, true)
@@ -113,7 +113,7 @@ extension Store {
             // look only if that found it there (a lookup that finds nothing was ~a third of
             // threading's time on one-turn calls).
             try db.cachedStatement(sql: "INSERT OR IGNORE INTO messages (hash, message) VALUES (?, ?)")
-                .execute(arguments: [message.hash.data, compressed])
+                .run([message.hash.data.databaseValue, compressed.databaseValue])
             if db.changesCount > 0 { stored = (db.lastInsertedRowID, true) }
         }
         if stored == nil, let existing = try Int64.fetchOne(find, arguments: [message.hash.data]) {
@@ -122,7 +122,7 @@ extension Store {
         if stored == nil {
             let compressed = try message.compressed ?? PayloadCodec.compressPiece(message.message.canonicalBytes)
             try db.cachedStatement(sql: "INSERT INTO messages (hash, message) VALUES (?, ?)")
-                .execute(arguments: [message.hash.data, compressed])
+                .run([message.hash.data.databaseValue, compressed.databaseValue])
             stored = (db.lastInsertedRowID, true)
         }
         cache.set(message: message.hash, stored!.id)

@@ -162,7 +162,10 @@ extension Store {
                 let compressed =
                     try (fragment.message == nil || message != nil ? fragment.compressed : nil)
                     ?? PayloadCodec.compressPiece(Array(fragment.raw))
-                try statement.execute(arguments: [fragment.hash.data, compressed, fragment.raw.count, rowID, message])
+                try statement.run([
+                    fragment.hash.data.databaseValue, compressed.databaseValue, fragment.raw.count.databaseValue,
+                    rowID.databaseValue, message.databaseValue,
+                ])
                 return db.changesCount > 0 ? db.lastInsertedRowID : nil
             }
             for call in batch.calls {
@@ -183,7 +186,7 @@ extension Store {
                     payloadDigest: call.payloadDigest,
                     textSources: call.textSources)
                 values[Self.column("chain_hash")] = link.databaseValue
-                try insertCall.execute(arguments: StatementArguments(values))
+                try insertCall.run(values)
                 guard db.changesCount > 0 else { continue }
                 head = link
                 sums.add(values)
@@ -207,7 +210,7 @@ extension Store {
                     if id == nil {
                         id = try cached?.id ?? Int64.fetchOne(findFragment, arguments: [fragment.hash.data])
                         if let known = id {
-                            try touchFragment.execute(arguments: [rowID, known])
+                            try touchFragment.run([rowID.databaseValue, known.databaseValue])
                             if db.changesCount == 0 { id = nil }  // retention dropped it since
                         }
                     }
@@ -220,11 +223,11 @@ extension Store {
                     // The row is keyed by the call's rowid; the call's id and the encoding are
                     // digested (above) but not stored again.
                     payload[1] = rowID.databaseValue
-                    try insertPayload.execute(arguments: StatementArguments(payload.dropFirst()))
+                    try insertPayload.run(payload.dropFirst())
                 }
-                for (key, value) in call.tags { try insertTag.execute(arguments: [call.id, key, value]) }
+                for (key, value) in call.tags { try insertTag.run([call.id.databaseValue, key.databaseValue, value.databaseValue]) }
                 if call.chatInput != nil || call.output != nil {
-                    try insertSearch.execute(arguments: [rowID, call.chatInput, call.output])
+                    try insertSearch.run([rowID.databaseValue, call.chatInput.databaseValue, call.output.databaseValue])
                 }
             }
             try sums.write(db)
@@ -249,7 +252,10 @@ extension Store {
         "requested_model", "chain_hash", "text_from_thread",
     ]
 
-    static func column(_ name: String) -> Int { callColumns.firstIndex(of: name)! }
+    /// A column's position in `callColumns`. Looked up a dozen times per call written (the
+    /// writer, `BatchSums`): by a table, not a search of the list.
+    static func column(_ name: String) -> Int { columnPositions[name]! }
+    private static let columnPositions = Dictionary(uniqueKeysWithValues: callColumns.enumerated().map { ($1, $0) })
 
     static let insertCall =
         "INSERT OR IGNORE INTO calls (\(callColumns.joined(separator: ", "))) VALUES ("
