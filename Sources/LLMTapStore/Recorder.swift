@@ -180,25 +180,37 @@ public final class Recorder: Service, Sendable {
         for continuation in waiting { continuation.resume() }
     }
 
+    /// Runs until graceful shutdown, or until its task is cancelled: either way it stops
+    /// taking new work and drains (a cancelled task's database writes fail at once, so what
+    /// is queued goes to the spool).
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { [self] in
-                    // Wakes the writer to retry the spool while no new call arrives.
-                    while !state.withLock({ $0.stopping }) {
-                        try? await Task.sleep(for: configuration.retryInterval)
-                        if !spool.isEmpty { state.withLock { Self.ring(&$0) } }
-                    }
-                }
-                await writeLoop()
-                state.withLock { $0.stopping = true }
-                group.cancelAll()
-            }
-        } onGracefulShutdown: { [self] in
+        let stop: @Sendable () -> Void = { [self] in
             state.withLock { s in
                 s.stopping = true
                 Self.ring(&s)
             }
+        }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { [self] in
+                        // Wakes the writer to retry the spool while no new call arrives. Not past a
+                        // cancellation: the sleep would return at once and this loop spin (it did,
+                        // a core each, in a test whose recorder task was cancelled).
+                        while !state.withLock({ $0.stopping }), !Task.isCancelled {
+                            try? await Task.sleep(for: configuration.retryInterval)
+                            if !spool.isEmpty { state.withLock { Self.ring(&$0) } }
+                        }
+                    }
+                    await writeLoop()
+                    state.withLock { $0.stopping = true }
+                    group.cancelAll()
+                }
+            } onGracefulShutdown: {
+                stop()
+            }
+        } onCancel: {
+            stop()
         }
         // Drain: whatever is still queued, then one more try at the spool.
         await writeQueued()

@@ -4,6 +4,7 @@ import LLMTapCore
 import LLMTapStore
 import ServiceLifecycle
 import ServiceLifecycleTestKit
+import Synchronization
 import Testing
 
 /// Runs the recorder until `count` calls are written, then shuts it down gracefully.
@@ -104,6 +105,33 @@ struct RecorderTests {
         }
         // Replayed calls keep every field and their exact payload bytes.
         #expect(try store.call(id: records[7].id) == records[7])
+        #expect(recorder.stats.dropped == 0)
+    }
+
+    /// A cancelled recorder returns (its spool-retry loop used to spin a core each once its
+    /// task was cancelled, and `run` never returned) and loses nothing: what it did not
+    /// write is in the spool.
+    @Test func aCancelledRecorderReturnsAndLosesNothing() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        var configuration = Recorder.Configuration()
+        configuration.retryInterval = .milliseconds(20)
+        let spool = Spool(path: directory.spoolPath)
+        let recorder = Recorder(store: store, spool: spool, configuration: configuration, logger: testLogger)
+        let runner = Task { try await recorder.run() }
+        for n in 0..<10 { recorder.submit(sampleRecord(n)) }
+        #expect(await eventually { recorder.stats.written == 10 })
+        for n in 10..<20 { recorder.submit(sampleRecord(n)) }
+        runner.cancel()
+        let returned = Mutex(false)
+        let waiter = Task {
+            try? await runner.value
+            returned.withLock { $0 = true }
+        }
+        #expect(await eventually { returned.withLock { $0 } })
+        waiter.cancel()
+        #expect(recorder.stats.written + spool.count == 20)
         #expect(recorder.stats.dropped == 0)
     }
 
