@@ -34,16 +34,34 @@ struct BatchSums {
     private var hours: [HourKey: Sums] = [:]
     private var stats: [HourKey: StatsSketches] = [:]
 
+    /// Where `add` reads a row's values: looked up once, not by name per call.
+    private enum Position {
+        static let createdAt = Store.column("created_at")
+        static let model = Store.column("model")
+        static let responseModel = Store.column("response_model")
+        static let inputTokens = Store.column("input_tokens")
+        static let outputTokens = Store.column("output_tokens")
+        static let cost = Store.column("cost_nano_usd")
+        static let provider = Store.column("provider")
+        static let key = Store.column("key_fingerprint")
+        static let session = Store.column("session_id")
+        static let latency = Store.column("latency_s")
+        static let ttft = Store.column("ttft_s")
+        static let itl = Store.column("itl_s")
+        static let tokensPerSecond = Store.column("tokens_per_second")
+    }
+
     /// Counts a call by its `calls` row (`Store.callColumns` order), as inserted.
     mutating func add(_ values: [DatabaseValue]) {
-        func text(_ name: String) -> String? { String.fromDatabaseValue(values[Store.column(name)]) }
-        func integer(_ name: String) -> Int64? { Int64.fromDatabaseValue(values[Store.column(name)]) }
-        let createdAt = Double.fromDatabaseValue(values[Store.column("created_at")]) ?? 0
-        let model = text("response_model") ?? text("model")
-        let inputTokens = integer("input_tokens")
+        func text(_ position: Int) -> String? { String.fromDatabaseValue(values[position]) }
+        func integer(_ position: Int) -> Int64? { Int64.fromDatabaseValue(values[position]) }
+        func real(_ position: Int) -> Double? { Double.fromDatabaseValue(values[position]) }
+        let createdAt = real(Position.createdAt) ?? 0
+        let model = text(Position.responseModel) ?? text(Position.model)
+        let inputTokens = integer(Position.inputTokens)
         let input = inputTokens ?? 0
-        let output = integer("output_tokens") ?? 0
-        let cost = integer("cost_nano_usd")
+        let output = integer(Position.outputTokens) ?? 0
+        let cost = integer(Position.cost)
         let listed: Int64 = cost == nil && model != nil && inputTokens != nil ? 1 : 0
         func count(_ sums: inout Sums) {
             sums.firstAt = min(sums.firstAt, createdAt)
@@ -58,13 +76,13 @@ struct BatchSums {
             sums.listedOutput += listed * output
         }
         let hour = HourKey(
-            hour: Self.hour(of: createdAt), provider: text("provider") ?? "", model: model ?? "",
-            key: text("key_fingerprint") ?? "")
+            hour: Self.hour(of: createdAt), provider: text(Position.provider) ?? "", model: model ?? "",
+            key: text(Position.key) ?? "")
         count(&hours[hour, default: Sums()])
-        func real(_ name: String) -> Double? { Double.fromDatabaseValue(values[Store.column(name)]) }
         stats[hour, default: StatsSketches()].add(
-            latency: real("latency_s"), ttft: real("ttft_s"), itl: real("itl_s"), tps: real("tokens_per_second"))
-        if let session = text("session_id") { count(&sessions[SessionKey(id: session, model: model ?? ""), default: Sums()]) }
+            latency: real(Position.latency), ttft: real(Position.ttft), itl: real(Position.itl),
+            tps: real(Position.tokensPerSecond))
+        if let session = text(Position.session) { count(&sessions[SessionKey(id: session, model: model ?? ""), default: Sums()]) }
     }
 
     /// The start of a time's hour, Unix seconds. An imported call can carry any time: one

@@ -172,20 +172,20 @@ extension Store {
                 var values = call.values
                 if let thread = call.thread {
                     let path = try Self.nodePath(thread, db: db, cache: nodes)
-                    values[Self.column("context_node")] = path.context.last!.databaseValue
-                    values[Self.column("reply_node")] = path.reply.databaseValue
+                    values[Self.Position.contextNode] = path.context.last!.databaseValue
+                    values[Self.Position.replyNode] = path.reply.databaseValue
                     if call.needsSession {
                         let session = try Self.findSession(path: path.context, key: call.keyFingerprint, db: db) ?? call.id
                         assigned[call.id] = session
-                        values[Self.column("session_id")] = session.databaseValue
-                        values[Self.column("session_source")] = "auto".databaseValue
+                        values[Self.Position.sessionID] = session.databaseValue
+                        values[Self.Position.sessionSource] = "auto".databaseValue
                     }
                 }
                 let link = AuditChain.link(
                     previous: head, values: values,
                     payloadDigest: call.payloadDigest,
                     textSources: call.textSources)
-                values[Self.column("chain_hash")] = link.databaseValue
+                values[Self.Position.chainHash] = link.databaseValue
                 try insertCall.run(values)
                 guard db.changesCount > 0 else { continue }
                 head = link
@@ -251,6 +251,15 @@ extension Store {
         "itl_p95_s", "itl_max_s", "tokens_per_second", "server_metrics", "context_node", "reply_node",
         "requested_model", "chain_hash", "text_from_thread",
     ]
+
+    /// Positions of the columns the writer fills in.
+    enum Position {
+        static let contextNode = column("context_node")
+        static let replyNode = column("reply_node")
+        static let sessionID = column("session_id")
+        static let sessionSource = column("session_source")
+        static let chainHash = column("chain_hash")
+    }
 
     /// A column's position in `callColumns`. Looked up a dozen times per call written (the
     /// writer, `BatchSums`): by a table, not a search of the list.

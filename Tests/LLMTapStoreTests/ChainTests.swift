@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import LLMTapCore
-import LLMTapStore
+@testable import LLMTapStore
 import Testing
 
 /// The audit chain catches any change to a stored call made outside llmtap, and survives
@@ -88,5 +88,33 @@ struct ChainTests {
         let tampered = records[3].id
         try await db.write { try $0.execute(sql: "UPDATE payloads SET digest = zeroblob(32) WHERE call_rowid = (SELECT rowid FROM calls WHERE id = ?)", arguments: [tampered]) }
         #expect(try store.verifyChain().broken?.id == records[3].id)
+    }
+
+    /// A link's bytes are a format: databases written by earlier builds must still verify.
+    /// These were computed by the first chain's code, which fed SHA-256 value by value.
+    @Test func linksAndDigestsHashTheSameBytesAsEver() {
+        let values: [DatabaseValue] = Store.callColumns.indices.map { i in
+            switch i % 5 {
+            case 0: .null
+            case 1: Int64(i * 1_000_003 - 40_000_000).databaseValue
+            case 2: (Double(i) / 7).databaseValue
+            case 3: "column \(i) é \u{1F600}".databaseValue
+            default: Data((0..<i).map { UInt8(truncatingIfNeeded: $0 * 37) }).databaseValue
+            }
+        }
+        let payload: [DatabaseValue] = [
+            "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".databaseValue, "zlib".databaseValue,
+            Data(repeating: 0x5A, count: 3_000).databaseValue, Int64(9_000).databaseValue, Data([1, 2, 3]).databaseValue,
+            Int64(3).databaseValue, .null, Int64(3).databaseValue, .null,
+        ]
+        let fragment = Hash16(of: Array("fragment".utf8))
+        let digest = AuditChain.payloadDigest(payload, fragments: [fragment, fragment])
+        let link = AuditChain.link(
+            previous: AuditChain.genesis, values: values, payloadDigest: digest,
+            textSources: [Hash16(of: Array("message".utf8))])
+        let unpaid = AuditChain.link(previous: link, values: values, payloadDigest: nil)
+        #expect(digest.map { String(format: "%02x", $0) }.joined() == "afb144f2e607b149bb965d82d561de9aee87466bd43b7eacbb15358457049013")
+        #expect(link.map { String(format: "%02x", $0) }.joined() == "33c47477e7393dcb81227f1fa40ce72de8c2ee49114f7d77ac4ad3e308c18619")
+        #expect(unpaid.map { String(format: "%02x", $0) }.joined() == "648c66f9398122e64094896c61d2a84ced9b8f77ba7462815c7bbf0e05725173")
     }
 }
