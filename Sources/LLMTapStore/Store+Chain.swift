@@ -16,7 +16,6 @@ enum AuditChain {
         !["cost_nano_usd", "pricing_version", "usage_checks", "chain_hash"].contains($0)
     }
     static let hashedPositions = hashedColumns.map { Store.column($0) }
-    static let textFromThreadPosition = Store.column("text_from_thread")
     static let genesis = Data(repeating: 0, count: 32)
 
     /// The link of a call whose row is `values` (in `Store.callColumns` order) and whose
@@ -28,7 +27,7 @@ enum AuditChain {
         bytes.append(previous)
         for position in hashedPositions {
             // Columns added after the chain began count only when set, so older links still hold.
-            if position == textFromThreadPosition, (Int64.fromDatabaseValue(values[position]) ?? 0) == 0 { continue }
+            if position == Store.Position.textFromThread, (Int64.fromDatabaseValue(values[position]) ?? 0) == 0 { continue }
             bytes.append(values[position])
         }
         bytes.buffer.append(payloadDigest == nil ? 0 : 1)
@@ -215,7 +214,7 @@ extension Store {
                     }
                 }
                 var textSources: [Hash16] = []
-                let bits = Int64.fromDatabaseValue(values[AuditChain.textFromThreadPosition]) ?? 0
+                let bits = Int64.fromDatabaseValue(values[Store.Position.textFromThread]) ?? 0
                 if bits != 0 {
                     guard
                         let sources = try ThreadText.sources(

@@ -34,25 +34,9 @@ struct BatchSums {
     private var hours: [HourKey: Sums] = [:]
     private var stats: [HourKey: StatsSketches] = [:]
 
-    /// Where `add` reads a row's values: looked up once, not by name per call.
-    private enum Position {
-        static let createdAt = Store.column("created_at")
-        static let model = Store.column("model")
-        static let responseModel = Store.column("response_model")
-        static let inputTokens = Store.column("input_tokens")
-        static let outputTokens = Store.column("output_tokens")
-        static let cost = Store.column("cost_nano_usd")
-        static let provider = Store.column("provider")
-        static let key = Store.column("key_fingerprint")
-        static let session = Store.column("session_id")
-        static let latency = Store.column("latency_s")
-        static let ttft = Store.column("ttft_s")
-        static let itl = Store.column("itl_s")
-        static let tokensPerSecond = Store.column("tokens_per_second")
-    }
-
     /// Counts a call by its `calls` row (`Store.callColumns` order), as inserted.
     mutating func add(_ values: [DatabaseValue]) {
+        typealias Position = Store.Position
         func text(_ position: Int) -> String? { String.fromDatabaseValue(values[position]) }
         func integer(_ position: Int) -> Int64? { Int64.fromDatabaseValue(values[position]) }
         func real(_ position: Int) -> Double? { Double.fromDatabaseValue(values[position]) }
@@ -82,7 +66,7 @@ struct BatchSums {
         stats[hour, default: StatsSketches()].add(
             latency: real(Position.latency), ttft: real(Position.ttft), itl: real(Position.itl),
             tps: real(Position.tokensPerSecond))
-        if let session = text(Position.session) { count(&sessions[SessionKey(id: session, model: model ?? ""), default: Sums()]) }
+        if let session = text(Position.sessionID) { count(&sessions[SessionKey(id: session, model: model ?? ""), default: Sums()]) }
     }
 
     /// The start of a time's hour, Unix seconds. An imported call can carry any time: one

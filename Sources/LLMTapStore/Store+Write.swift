@@ -252,19 +252,32 @@ extension Store {
         "requested_model", "chain_hash", "text_from_thread",
     ]
 
-    /// Positions of the columns the writer fills in.
+    /// Positions in `callColumns` of the columns read or set for every call written (the
+    /// writer, `values`, `BatchSums`): found once, not by name per call.
     enum Position {
-        static let contextNode = column("context_node")
-        static let replyNode = column("reply_node")
+        static let createdAt = column("created_at")
         static let sessionID = column("session_id")
         static let sessionSource = column("session_source")
+        static let provider = column("provider")
+        static let key = column("key_fingerprint")
+        static let model = column("model")
+        static let chatInput = column("chat_input")
+        static let output = column("output")
+        static let responseModel = column("response_model")
+        static let inputTokens = column("input_tokens")
+        static let outputTokens = column("output_tokens")
+        static let cost = column("cost_nano_usd")
+        static let latency = column("latency_s")
+        static let ttft = column("ttft_s")
+        static let itl = column("itl_s")
+        static let tokensPerSecond = column("tokens_per_second")
+        static let contextNode = column("context_node")
+        static let replyNode = column("reply_node")
         static let chainHash = column("chain_hash")
+        static let textFromThread = column("text_from_thread")
     }
 
-    /// A column's position in `callColumns`. Looked up a dozen times per call written (the
-    /// writer, `BatchSums`): by a table, not a search of the list.
-    static func column(_ name: String) -> Int { columnPositions[name]! }
-    private static let columnPositions = Dictionary(uniqueKeysWithValues: callColumns.enumerated().map { ($1, $0) })
+    static func column(_ name: String) -> Int { callColumns.firstIndex(of: name)! }
 
     static let insertCall =
         "INSERT OR IGNORE INTO calls (\(callColumns.joined(separator: ", "))) VALUES ("
@@ -293,16 +306,16 @@ extension Store {
             let user = thread.messages.last(where: { ThreadText.isUser($0.message) }),
             ThreadText.text(of: user.message) == input
         {
-            values[column("chat_input")] = .null
+            values[Position.chatInput] = .null
             fromThread |= ThreadText.chatInputBit
             sources.append(user.hash)
         }
         if let output = r.output, let reply = thread.reply, ThreadText.text(of: reply.message) == output {
-            values[column("output")] = .null
+            values[Position.output] = .null
             fromThread |= ThreadText.outputBit
             sources.append(reply.hash)
         }
-        values[column("text_from_thread")] = fromThread.databaseValue
+        values[Position.textFromThread] = fromThread.databaseValue
         return (values, sources)
     }
 
