@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "LLMTapStoreTests",
             dependencies: [
-                "LLMTapStore",
+                "LLMTapStore", "LLMTapTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]

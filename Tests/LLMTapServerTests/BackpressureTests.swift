@@ -1,5 +1,6 @@
 import Foundation
 import LLMTapStore
+import LLMTapTestSupport
 import Synchronization
 import Testing
 

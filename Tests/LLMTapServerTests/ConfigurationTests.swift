@@ -1,10 +1,11 @@
 import Foundation
 import LLMTapServer
+import LLMTapTestSupport
 import Testing
 
 struct ConfigurationTests {
     func write(_ text: String, ext: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-\(UUID().uuidString).\(ext)").path
+        let path = TestFiles.path(extension: ext)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -56,7 +57,7 @@ struct ConfigurationTests {
     @Test func apiOnANonLoopbackAddressNeedsAToken() throws {
         var c = LLMTapConfiguration()
         c.apiHost = "0.0.0.0"
-        c.databasePath = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-\(UUID().uuidString).sqlite").path
+        c.databasePath = TestFiles.path(extension: "sqlite")
         #expect(throws: ConfigurationError.self) { try buildApplication(c) }
     }
 }

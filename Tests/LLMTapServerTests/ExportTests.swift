@@ -47,9 +47,7 @@ struct ExportTests {
         }
         let first = try export(store)
         #expect(first.backup.count == 9)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-import-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = try TestFiles.directory()
         let restored = try Store(path: directory.appendingPathComponent("restored.sqlite").path)
         let records = try first.backup.map { try CallExport.record(backupLine: Array($0.utf8)) }
         try await restored.insert(records)
@@ -65,7 +63,7 @@ struct ExportTests {
     @Test func badRetentionIsRefusedAtStart() throws {
         var configuration = LLMTapConfiguration()
         configuration.retain = "forever"
-        configuration.databasePath = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-\(UUID().uuidString).sqlite").path
+        configuration.databasePath = TestFiles.path(extension: "sqlite")
         #expect(throws: ConfigurationError.self) { try buildApplication(configuration) }
     }
 }

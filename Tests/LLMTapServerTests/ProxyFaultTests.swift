@@ -175,13 +175,3 @@ struct ProxyFaultTests {
         func release() { close(descriptor) }
     }
 }
-
-/// Polls `condition` every 10 ms for up to `seconds` (generous, like the Store tests' `eventually`).
-func eventually(_ seconds: Double = 20, _ condition: @Sendable () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}

@@ -342,9 +342,7 @@ struct QueryAPITests {
     }
 
     @Test func everyRouteOfTheServerIsDocumented() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-routes-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = try TestFiles.directory()
         let path = directory.appendingPathComponent("llmtap.sqlite").path
         let recorder = Recorder(store: try Store(path: path), spool: Spool(path: path + ".spool"), logger: Logger(label: "test"))
         let router = buildQueryRouter(recorder: recorder, metrics: LLMTapMetrics(recorder: recorder), apiToken: nil)

@@ -111,8 +111,7 @@ struct Tap: Sendable {
         configure: @Sendable (inout LLMTapConfiguration) -> Void = { _ in },
         _ body: @Sendable (Tap) async throws -> Void
     ) async throws -> Store {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try TestFiles.directory()
         try await upstream.run { upstreamPort in
             var configuration = LLMTapConfiguration()
             configuration.port = 0

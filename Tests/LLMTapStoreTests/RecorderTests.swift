@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import LLMTapCore
 import LLMTapStore
+import LLMTapTestSupport
 import ServiceLifecycle
 import ServiceLifecycleTestKit
 import Synchronization
@@ -37,6 +38,44 @@ struct RecorderTests {
         for record in [records[0], records[777], records[1999]] {
             let stored = try #require(try store.call(id: record.id))
             #expect(stored == record)  // every field, payload bytes included
+        }
+    }
+
+    /// `submitLeavingWake`: the writer sleeps until the caller rings (an event loop rings from
+    /// a timer when the batch window has passed), and only one caller of a batch is asked to.
+    @Test func aCallQueuedWithoutAWakeIsWrittenWhenTheCallerRings() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        var configuration = Recorder.Configuration()
+        configuration.flushInterval = .milliseconds(100)
+        configuration.retryInterval = .seconds(3600)  // its safety-net ring stays out of the way
+        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await recorder.run() }
+                // While the writer is busy (just started, or writing), it finds the call itself and
+                // nobody is asked to ring; once it sleeps, the first caller is.
+                var submitted = 0
+                var asked = false
+                while !asked, submitted < 50 {
+                    submitted += 1
+                    let n = submitted
+                    asked = recorder.submitLeavingWake(bytes: 10) { sampleRecord(n) }
+                    if !asked { #expect(await eventually { recorder.stats.written == submitted }) }
+                }
+                #expect(asked)
+                submitted += 1
+                let n = submitted
+                #expect(!recorder.submitLeavingWake(bytes: 10) { sampleRecord(n) })  // already asked
+                try await Task.sleep(for: .milliseconds(400))  // four batch windows: nothing wakes the writer
+                #expect(recorder.stats.written == submitted - 2)
+                recorder.ring()
+                #expect(await eventually { recorder.stats.written == submitted })
+                #expect(try store.callCount() == submitted)
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
         }
     }
 

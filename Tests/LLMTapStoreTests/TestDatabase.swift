@@ -1,6 +1,7 @@
 import Foundation
 import LLMTapCore
 import LLMTapStore
+import LLMTapTestSupport
 import Logging
 
 /// A fresh directory for one test's database, spool and key files.
@@ -8,8 +9,7 @@ struct TestDirectory {
     let url: URL
 
     init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("llmtap-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        url = try TestFiles.directory()
     }
 
     var databasePath: String { url.appendingPathComponent("llmtap.sqlite").path }
@@ -30,17 +30,6 @@ func sampleRecord(_ n: Int, payload: String = "{\"model\":\"gpt-4o-mini\"}") -> 
     record.requestBody = Array(payload.utf8)
     record.responseBody = Array("data: {\"n\":\(n)}\n\ndata: [DONE]\n\n".utf8)
     return record
-}
-
-/// Polls `condition` every 10 ms for up to `seconds`. The deadline is generous: in the whole
-/// suite on two busy cores a step that takes 0.5 s alone took 11 s (and failed at 5 s).
-func eventually(_ seconds: Double = 20, _ condition: () throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try condition()
 }
 
 let testLogger = Logger(label: "llmtap-test")
