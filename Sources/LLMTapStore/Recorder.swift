@@ -78,6 +78,11 @@ public final class Recorder: Service, Sendable {
         var stats = Stats()
         var waiter: CheckedContinuation<Void, Never>?
         var doorbell = false
+        /// A caller of `submitLeavingWake` was told to `ring`: later calls need not be.
+        var ringPromised = false
+        /// When the oldest call in `queue` arrived (nil when empty): a batch waits up to
+        /// `flushInterval` from there for more calls.
+        var openedAt: ContinuousClock.Instant?
         var stopping = false
         /// `submitAndWait` callers, by call id, resumed once their call is committed or spooled.
         var committed: [String: CheckedContinuation<Void, Never>] = [:]
@@ -123,7 +128,7 @@ public final class Recorder: Service, Sendable {
 
     /// Queues a finished call; never blocks on the database.
     public func submit(_ record: CallRecord) {
-        enqueue(.record(record))
+        enqueue(.record(record), wake: true)
     }
 
     /// Queues a call whose record is still to be built — its response parsed, its metrics
@@ -131,18 +136,49 @@ public final class Recorder: Service, Sendable {
     /// (`prepare`): the proxy's event loops hand a finished call over without parsing it.
     /// - Parameter bytes: the size of the call's request and response bodies.
     public func submit(bytes: Int, building build: @escaping @Sendable () -> CallRecord) {
-        enqueue(.build(build, bytes: bytes))
+        enqueue(.build(build, bytes: bytes), wake: true)
     }
 
-    private func enqueue(_ call: Queued) {
-        let accepted = state.withLock { s -> Bool in
-            guard Self.hasRoom(for: call, in: s, configuration) else { return false }
+    /// Queues a call like `submit(bytes:building:)` but wakes no thread now: returns true
+    /// when the caller must call `ring()`, within about `flushInterval` (the writer sleeps and
+    /// no one else was told to wake it). An event loop that ends a call wakes the writer from
+    /// a timer of its own instead: waking it at once put two threads' work (the wake, then the
+    /// writer's sleep through the batch window) on the loop's core just as a client sends its
+    /// next request (`perf sched`; with lighter header lookups on the loop, the first byte of
+    /// 20-chunk streams at 10 calls/s went from ~0.72 to ~0.55 ms).
+    public func submitLeavingWake(bytes: Int, building build: @escaping @Sendable () -> CallRecord) -> Bool {
+        enqueue(.build(build, bytes: bytes), wake: false)
+    }
+
+    /// How long the first call of a batch waits for others.
+    public var flushInterval: Duration { configuration.flushInterval }
+
+    /// Wakes the writer for what `submitLeavingWake` queued.
+    public func ring() {
+        state.withLock { Self.ring(&$0) }
+    }
+
+    @discardableResult
+    private func enqueue(_ call: Queued, wake: Bool) -> Bool {
+        let accepted = state.withLock { s -> Bool? in
+            guard Self.hasRoom(for: call, in: s, configuration) else { return nil }
+            if s.queue.isEmpty { s.openedAt = .now }
             s.queue.append(call)
             s.queuedBytes += call.bytes
-            Self.ring(&s)
+            if wake {
+                Self.ring(&s)
+                return false
+            }
+            s.doorbell = true  // seen when the writer looks next, whoever wakes it
+            guard s.waiter != nil, !s.ringPromised else { return false }
+            s.ringPromised = true
             return true
         }
-        if !accepted { spill([call.record], reason: "queue full") }
+        guard let accepted else {
+            spill([call.record], reason: "queue full")
+            return false
+        }
+        return accepted
     }
 
     /// Queues a finished call and returns once it is committed to the database — in a batch
@@ -153,6 +189,7 @@ public final class Recorder: Service, Sendable {
             let call = Queued.record(record)
             let accepted = state.withLock { s -> Bool in
                 guard Self.hasRoom(for: call, in: s, configuration) else { return false }
+                if s.queue.isEmpty { s.openedAt = .now }
                 s.queue.append(call)
                 s.queuedBytes += call.bytes
                 s.committed[record.id] = continuation
@@ -199,7 +236,10 @@ public final class Recorder: Service, Sendable {
                         // a core each, in a test whose recorder task was cancelled).
                         while !state.withLock({ $0.stopping }), !Task.isCancelled {
                             try? await Task.sleep(for: configuration.retryInterval)
-                            if !spool.isEmpty { state.withLock { Self.ring(&$0) } }
+                            // The spool, and a call whose promised ring never came (its event loop closed first).
+                            state.withLock { s in
+                                if !spool.isEmpty || (!s.queue.isEmpty && s.waiter != nil) { Self.ring(&s) }
+                            }
                         }
                     }
                     await writeLoop()
@@ -227,12 +267,17 @@ public final class Recorder: Service, Sendable {
     private func writeLoop() async {
         while true {
             await waitForDoorbell()
-            let (stopping, queued, waited) = state.withLock { ($0.stopping, $0.queue.count, !$0.committed.isEmpty) }
+            let (stopping, queued, waited, openedAt) = state.withLock { s in
+                s.ringPromised = false
+                return (s.stopping, s.queue.count, !s.committed.isEmpty, s.openedAt)
+            }
             if stopping { return }
-            // A client waits on a sync call's commit: write now; calls that arrive meanwhile
-            // go in the next transaction together (group commit).
-            if queued > 0, queued < configuration.batchSize, !waited {
-                try? await Task.sleep(for: configuration.flushInterval)
+            // The first call of a batch waits up to `flushInterval` for others (a late ring
+            // comes after it). A client waits on a sync call's commit: write now; calls that
+            // arrive meanwhile go in the next transaction together (group commit).
+            if queued > 0, queued < configuration.batchSize, !waited, let openedAt {
+                let rest = configuration.flushInterval - (ContinuousClock.now - openedAt)
+                if rest > .zero { try? await Task.sleep(for: rest) }
             }
             if !spool.isEmpty { await replaySpool() }
             await writeQueued()
@@ -354,6 +399,7 @@ public final class Recorder: Service, Sendable {
             let batch = Array(s.queue.prefix(n))
             s.queue.removeFirst(n)
             s.queuedBytes -= batch.reduce(0) { $0 + $1.bytes }
+            s.openedAt = s.queue.isEmpty ? nil : .now
             return batch
         }
     }

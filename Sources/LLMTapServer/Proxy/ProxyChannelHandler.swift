@@ -73,7 +73,7 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The request declares a body over the limit (Hummingbird answers it 413 without reading it).
     private func declaresTooLarge(_ head: HTTPRequest) -> Bool {
-        head.headerFields[.contentLength].flatMap(Int.init).map { $0 > responder.maxBodyBytes } ?? false
+        head.headerFields.first(.contentLength).flatMap(Int.init).map { $0 > responder.maxBodyBytes } ?? false
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -84,7 +84,7 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(data)
                 return
             }
-            if head.headerFields[.expect]?.lowercased() == "100-continue", !declaresTooLarge(head) {
+            if head.headerFields.first(.expect)?.lowercased() == "100-continue", !declaresTooLarge(head) {
                 // Every body is read whole before the call goes upstream (as nginx buffers it): the
                 // client is told to send it now rather than after its own wait (curl's is 1 s, for
                 // bodies over 1 MB — a prompt with an image). One over the limit gets its 413 instead.
@@ -195,7 +195,7 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             route: collecting.route, headers: collecting.head.headerFields, body: collecting.body,
             remoteAddress: context.channel.remoteAddress, proxyKeyName: collecting.proxyKeyName,
             createdAt: collecting.createdAt)
-        let keepAlive = collecting.head.headerFields[.connection]?.lowercased() != "close"
+        let keepAlive = collecting.head.headerFields.first(.connection)?.lowercased() != "close"
         let tee = UpstreamTee(
             handler: self, context: context, sink: responder.sink, pricing: responder.pricing, record: call.record,
             start: collecting.start, route: collecting.route, facts: call.facts, keepAlive: keepAlive,
@@ -326,7 +326,7 @@ final class UpstreamTee: UpstreamResponseDelegate, @unchecked Sendable {
     ) {
         let end = CallObservation.now()
         let status = status
-        sink.submit(bytes: record.requestBody.count + observation.responseByteCount) {
+        sink.submit(bytes: record.requestBody.count + observation.responseByteCount, on: context.eventLoop) {
             var observation = observation
             return observation.finish(outcome: outcome, status: status, error: error, end: end)
         }

@@ -25,10 +25,15 @@ struct CallSink: Sendable {
         recorder.submit(prepared(call))
     }
 
-    /// Queues a call whose record `finish` builds, off the caller's thread (the event loop).
+    /// Queues a call whose record `finish` builds, off the event loop that ended it; the loop
+    /// wakes the recorder's writer from a timer when the batch window closes, not now
+    /// (`Recorder.submitLeavingWake`).
     /// - Parameter bytes: the size of its request and response bodies.
-    func submit(bytes: Int, building finish: @escaping @Sendable () -> CallRecord) {
-        recorder.submit(bytes: bytes) { [self] in prepared(finish()) }
+    func submit(bytes: Int, on loop: any EventLoop, building finish: @escaping @Sendable () -> CallRecord) {
+        let recorder = recorder
+        if recorder.submitLeavingWake(bytes: bytes, building: { [self] in prepared(finish()) }) {
+            loop.scheduleTask(in: .nanoseconds(Int64(recorder.flushInterval.nanoseconds))) { recorder.ring() }
+        }
     }
 
     /// Records a call whose answer is about to end: in sync mode, returns once the record is
@@ -176,7 +181,7 @@ struct ProxyResponder: HTTPResponder {
         }
         return Outgoing(
             record: record, facts: facts, body: upstreamBody, headers: upstreamHeaders,
-            sendsBody: upstreamBody.readableBytes > 0 || headers[.contentLength] != nil)
+            sendsBody: upstreamBody.readableBytes > 0 || headers.first(.contentLength) != nil)
     }
 
     /// The request body, up to the size limit.

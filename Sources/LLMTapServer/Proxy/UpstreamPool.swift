@@ -61,7 +61,7 @@ struct UpstreamTarget: Hashable, Sendable {
 
     /// The `Host` header: the port only when it is not the scheme's own.
     var hostHeader: String {
-        let name = host.contains(":") ? "[\(host)]" : host
+        let name = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host  // not Foundation's `contains`, a substring search through CFString
         return port == (tls ? 443 : 80) ? name : "\(name):\(port)"
     }
 }
