@@ -86,9 +86,18 @@ public enum FuzzTargets {
     /// A request body through every API's request parser, the alias rewrite and the usage injection.
     static func request(_ input: [UInt8]) {
         let body = ByteBuffer(bytes: input)
-        for api in WireAPI.allCases {
-            let facts = api.parseRequest(body)
-            if api.takesStreamOptions, let injected = OpenAIChat.injectingUsage(into: body, facts: facts) {
+        for api in WireAPI.allCases { _ = api.parseRequest(body) }
+        // The event loop's summary says what the full parse says of a JSON body; the injection
+        // keeps a JSON body JSON (a body that is not JSON fails upstream either way).
+        let summary = RequestSummary(body)
+        let parsed = OpenAIChat.parseRequest(body)
+        if parsed.isValidJSON {
+            precondition(
+                summary.isObject && summary.model == parsed.model && summary.isStream == parsed.isStream
+                    && summary.includesUsage == parsed.includesUsage
+                    && summary.hasStreamOptions == (parsed.parameters?["stream_options"] != nil),
+                "the request summary disagrees with the parse: \(summary) \(parsed)")
+            if let injected = OpenAIChat.injectingUsage(into: body, summary: summary) {
                 let json = JSONValue.parse(injected.readableBytesView)
                 precondition(json?["stream_options"]?["include_usage"] == .bool(true), "usage injection broke the body")
             }

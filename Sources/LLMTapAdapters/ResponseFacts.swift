@@ -16,8 +16,19 @@ public struct RequestFacts: Sendable, Equatable {
     public var sessionID: String?
     /// Whether the body was JSON at all (a malformed body is forwarded and recorded as is).
     public var isValidJSON: Bool = false
+    /// Only the body's summary was read (`init(summary:)`): the rest waits for `parseRequest`.
+    public var isSummary = false
 
     public init() {}
+
+    /// What a summary knows — model, stream, usage option — for a call that goes upstream
+    /// before its body is parsed.
+    public init(summary: RequestSummary) {
+        model = summary.model
+        isStream = summary.isStream
+        includesUsage = summary.includesUsage
+        isSummary = true
+    }
 
     /// A message-list context, and the last user turn of it as the chat input.
     mutating func setConversation(_ messages: [JSONValue]) {

@@ -131,21 +131,55 @@ struct OpenAIChatTests {
 
     @Test func usageInjectionKeepsTheRestOfTheBody() throws {
         let original = WireSamples.request(stream: true)
-        let facts = OpenAIChat.parseRequest(ByteBuffer(string: original))
-        let injected = try #require(OpenAIChat.injectingUsage(into: ByteBuffer(string: original), facts: facts))
+        let summary = RequestSummary(ByteBuffer(string: original))
+        let injected = try #require(OpenAIChat.injectingUsage(into: ByteBuffer(string: original), summary: summary))
         let text = String(buffer: injected)
         #expect(text == #"{"stream_options":{"include_usage":true},"# + original.dropFirst())
         #expect(OpenAIChat.parseRequest(injected).includesUsage)
     }
 
-    @Test func noInjectionWhenNotStreamingOrAlreadyAsked() {
+    @Test func noInjectionWhenNotStreamingOrAlreadyAskedOrMalformed() {
         for body in [
             WireSamples.request(stream: false),
             WireSamples.request(stream: true, extra: #","stream_options":{"include_usage":true}"#),
             WireSamples.request(stream: true, extra: #","stream_options":{"include_usage":false}"#),
+            WireSamples.request(stream: true, extra: #","stream_options":null"#),
+            #"{"model":"gpt-4o","stream":true,"messages":["#,  // cut short
+            #"{"model":"gpt-4o","stream":true} {}"#,  // two documents
         ] {
+            let summary = RequestSummary(ByteBuffer(string: body))
+            #expect(OpenAIChat.injectingUsage(into: ByteBuffer(string: body), summary: summary) == nil, "\(body)")
+        }
+    }
+
+    /// The event loop's summary agrees with the full parse on what it reads, for every sample
+    /// request — and reads no nested `model` or `stream`.
+    @Test func summaryAgreesWithTheFullParse() throws {
+        let bodies = [
+            WireSamples.request(stream: true), WireSamples.request(stream: false),
+            WireSamples.request(stream: true, extra: #","stream_options":{"include_usage":true}"#),
+            #"{"messages":[{"role":"user","content":"{\"model\":\"x\",\"stream\":true}"}],"metadata":{"model":"m","stream":true}}"#,
+            #" { "model" : "a" , "stream" : false , "model" : "b" , "stream" : true } "#,  // repeated keys: the last counts
+            #"{"model":7,"stream":"yes","n":-1.5e3,"tools":[],"x":{},"y":null}"#,
+            #"{"mod\u0065l":"escaped-key","str\u0065am":true}"#,
+            #"{}"#,
+        ]
+        for body in bodies {
+            let summary = RequestSummary(ByteBuffer(string: body))
             let facts = OpenAIChat.parseRequest(ByteBuffer(string: body))
-            #expect(OpenAIChat.injectingUsage(into: ByteBuffer(string: body), facts: facts) == nil)
+            #expect(summary.isObject == facts.isValidJSON, "\(body)")
+            #expect(summary.model == facts.model, "\(body)")
+            #expect(summary.isStream == facts.isStream, "\(body)")
+            #expect(summary.includesUsage == facts.includesUsage, "\(body)")
+            #expect(summary.hasStreamOptions == (facts.parameters?["stream_options"] != nil), "\(body)")
+        }
+        let nested = RequestSummary(ByteBuffer(string: bodies[3]))
+        #expect(nested.model == nil && !nested.isStream)
+        let repeated = RequestSummary(ByteBuffer(string: bodies[4]))
+        #expect(repeated.model == "b" && repeated.isStream)
+        for malformed in [#"{"model":"a""#, #"{"model" "a"}"#, #"["model"]"#, #"{"model":"a",}"#, #"{"a":[1,2}"#, "", "null"] {
+            #expect(!RequestSummary(ByteBuffer(string: malformed)).isObject, "\(malformed)")
+            #expect(!OpenAIChat.parseRequest(ByteBuffer(string: malformed)).isValidJSON, "\(malformed)")
         }
     }
 }

@@ -26,6 +26,9 @@ struct ProxyFaultTests {
         #expect(call.outcome == .unreachable)
         #expect(call.httpStatus == 502)
         #expect(call.errorType == "upstream_unreachable")
+        // The request body, parsed when the record is built, not before the call went out.
+        #expect(call.model == "gpt-4o-mini" && call.chatInput == "Capital of France?")
+        #expect(call.parameters?["temperature"] == .double(0.2) && call.context?.arrayValue?.count == 2)
     }
 
     @Test func upstreamCutMidStream() async throws {

@@ -10,6 +10,25 @@ import Testing
 /// Through llmtap, the client receives exactly what the upstream sent, and the
 /// database holds a correct row (and the exact bytes) for the call.
 struct ProxyTests {
+    /// The body's session id (`session_id`, `metadata.session_id`) names the session when no
+    /// header does; a header wins. The event loop sends the call before the body is parsed.
+    @Test func aSessionIdInTheBodyIsRecordedUnlessAHeaderGivesOne() async throws {
+        let inBody = WireSamples.request(stream: false, extra: #","metadata":{"session_id":"from-body"}"#)
+        let topLevel = WireSamples.request(stream: true, extra: #","session_id":"top-level""#)
+        let store = try await Tap.run { tap in
+            let sent: [(String, [(String, String)])] = [(inBody, []), (topLevel, []), (inBody, [("X-Session-Id", "from-header")])]
+            for (body, headers) in sent {
+                let response = try await tap.post(body: body, headers: headers)
+                #expect(await Tap.read(response).clean)
+            }
+        }
+        let calls = try store.calls()
+        #expect(calls.map(\.sessionID) == ["from-body", "top-level", "from-header"])
+        #expect(calls.map(\.sessionSource) == [.body, .body, .header])
+        #expect(calls.map(\.isStream) == [false, true, false])
+        #expect(calls[1].usageInjected && calls[1].parameters?["session_id"] == .string("top-level"))
+    }
+
     @Test func nonStreamingCallPassesThroughAndIsRecorded() async throws {
         let request = WireSamples.request(stream: false)
         let store = try await Tap.run { tap in

@@ -41,10 +41,8 @@ public enum OpenAIChat {
     /// streaming call that did not ask for usage — or `nil` when nothing is to be
     /// added (not streaming, already asked, or `stream_options` set by the client,
     /// whose choice is respected). The rest of the body keeps its exact bytes.
-    public static func injectingUsage(into body: ByteBuffer, facts: RequestFacts) -> ByteBuffer? {
-        guard facts.isValidJSON, facts.isStream, !facts.includesUsage,
-            facts.parameters?["stream_options"] == nil
-        else { return nil }
+    public static func injectingUsage(into body: ByteBuffer, summary: RequestSummary) -> ByteBuffer? {
+        guard summary.isObject, summary.isStream, !summary.hasStreamOptions else { return nil }
         let bytes = body.readableBytesView
         guard let brace = bytes.firstIndex(of: UInt8(ascii: "{")) else { return nil }
         let afterBrace = bytes.index(after: brace)

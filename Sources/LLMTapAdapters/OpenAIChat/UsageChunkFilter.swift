@@ -204,6 +204,76 @@ enum TopLevelMember {
         return found.isEmpty || depth != 0 ? nil : found
     }
 
+    /// The top-level members of a JSON object in order — each key's bytes between its quotes
+    /// (escapes as written) and the byte range of its value — or nil when the bytes are not one
+    /// object: a string that does not end, brackets that do not balance, a member that is not
+    /// `"key": value`, anything but whitespace after it. Values are skipped, not parsed.
+    static func members(of object: ArraySlice<UInt8>) -> [(key: ArraySlice<UInt8>, value: Range<Int>)]? {
+        var i = skipWhitespace(object, from: object.startIndex)
+        guard i < object.endIndex, object[i] == UInt8(ascii: "{") else { return nil }
+        var found: [(key: ArraySlice<UInt8>, value: Range<Int>)] = []
+        i = skipWhitespace(object, from: i + 1)
+        var closed = i < object.endIndex && object[i] == UInt8(ascii: "}")
+        while !closed {
+            guard i < object.endIndex, object[i] == UInt8(ascii: "\""), let keyEnd = skipString(object, from: i)
+            else { return nil }
+            let key = object[(i + 1)..<(keyEnd - 1)]
+            i = skipWhitespace(object, from: keyEnd)
+            guard i < object.endIndex, object[i] == UInt8(ascii: ":") else { return nil }
+            i = skipWhitespace(object, from: i + 1)
+            guard let valueEnd = skipValue(object, from: i) else { return nil }
+            found.append((key, i..<valueEnd))
+            i = skipWhitespace(object, from: valueEnd)
+            guard i < object.endIndex else { return nil }
+            switch object[i] {
+            case UInt8(ascii: ","): i = skipWhitespace(object, from: i + 1)
+            case UInt8(ascii: "}"): closed = true
+            default: return nil
+            }
+        }
+        return skipWhitespace(object, from: i + 1) == object.endIndex ? found : nil
+    }
+
+    /// The index after the value starting at `start`: a string, an object or array whose
+    /// strings end and brackets balance, or a literal or number (up to the next delimiter).
+    private static func skipValue(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
+        guard start < bytes.endIndex else { return nil }
+        switch bytes[start] {
+        case UInt8(ascii: "\""):
+            return skipString(bytes, from: start)
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            var i = start
+            while i < bytes.endIndex {
+                switch bytes[i] {
+                case UInt8(ascii: "\""):
+                    guard let end = skipString(bytes, from: i) else { return nil }
+                    i = end
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { return i + 1 }
+                default:
+                    break
+                }
+                i += 1
+            }
+            return nil
+        default:
+            var i = start
+            while i < bytes.endIndex {
+                let b = bytes[i]
+                if b == UInt8(ascii: ",") || b == UInt8(ascii: "}") || b == UInt8(ascii: "]") || OpenAIChat.isJSONWhitespace(b) {
+                    break
+                }
+                i += 1
+            }
+            return i > start ? i : nil
+        }
+    }
+
     /// The index after the string starting at `start`, or nil when it is not terminated.
     private static func skipString(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
         var i = start + 1

@@ -11,7 +11,8 @@ struct CallObservation: Sendable {
     var record: CallRecord
     let start: UInt64
     let route: Route
-    let requestFacts: RequestFacts
+    /// What the request body says; a summary until `finish` parses the body.
+    private(set) var requestFacts: RequestFacts
     let pricing: PricingTable
     /// The response is a stream of events or lines (SSE, NDJSON), not one document.
     let isStream: Bool
@@ -82,6 +83,13 @@ struct CallObservation: Sendable {
     ) -> CallRecord {
         let facts = responseFacts(end: end)
         var r = record
+        if requestFacts.isSummary {
+            // The hot path sent the call upstream knowing only the body's summary (`ProxyResponder.outgoing`).
+            var request = route.api.parseRequest(ByteBuffer(bytes: r.requestBody))
+            if r.requestedModel != nil { request.model = r.model }  // an alias: the record names its target
+            ProxyResponder.describeBody(&r, facts: request)
+            requestFacts = request
+        }
         r.outcome = outcome
         if outcome == .clientCancelled, facts.completed {
             // The client had the whole answer — the API's own end (`[DONE]`, `message_stop`,

@@ -147,12 +147,15 @@ struct ProxyResponder: HTTPResponder {
         var sendsBody: Bool
     }
 
-    /// Parses the request, applies aliases, usage injection and virtual keys, and starts its record.
+    /// Reads what the call needs before it goes upstream (`RequestSummary`), applies aliases,
+    /// usage injection and virtual keys, and starts its record. The body is parsed when the
+    /// record is finished (`CallObservation.finish`), off the event loop on the hot path.
     func outgoing(
         route: Route, headers: HTTPFields, body: ByteBuffer, remoteAddress: SocketAddress?, proxyKeyName: String?,
         createdAt: Double
     ) -> Outgoing {
-        var facts = route.api.parseRequest(body)
+        let summary = RequestSummary(body)
+        var facts = RequestFacts(summary: summary)
         var upstreamBody = body
         var requestedModel: String?
         if let model = facts.model, let target = aliases[model], let rewritten = ModelAlias.rewrite(body, to: target) {
@@ -163,11 +166,11 @@ struct ProxyResponder: HTTPResponder {
         var record = CallRecord(
             createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
             apiFormat: route.api.rawValue)
-        describe(&record, headers: headers, remoteAddress: remoteAddress, facts: facts, body: body)
         record.requestedModel = requestedModel
+        describe(&record, headers: headers, remoteAddress: remoteAddress, facts: facts, body: body)
 
         if injectUsage, route.api.takesStreamOptions,
-            let injected = OpenAIChat.injectingUsage(into: upstreamBody, facts: facts)
+            let injected = OpenAIChat.injectingUsage(into: upstreamBody, summary: summary)
         {
             upstreamBody = injected
             record.usageInjected = true
@@ -341,14 +344,24 @@ struct ProxyResponder: HTTPResponder {
         _ record: inout CallRecord, headers: HTTPFields, remoteAddress: SocketAddress?, facts: RequestFacts,
         body: ByteBuffer
     ) {
+        record.requestBody = Array(body.readableBytesView)
+        describeCaller(&record, headers: headers, remoteAddress: remoteAddress, bodySessionID: nil)
+        Self.describeBody(&record, facts: facts)
+        record.keyFingerprint = fingerprinter.fingerprint(headers: headers)
+    }
+
+    /// What the request body says: model, parameters, context, chat input, stream, and its
+    /// session id when no header gave one.
+    static func describeBody(_ record: inout CallRecord, facts: RequestFacts) {
         record.model = facts.model
         record.parameters = facts.parameters
         record.context = facts.context
         record.chatInput = facts.chatInput
         record.isStream = facts.isStream
-        record.requestBody = Array(body.readableBytesView)
-        describeCaller(&record, headers: headers, remoteAddress: remoteAddress, bodySessionID: facts.sessionID)
-        record.keyFingerprint = fingerprinter.fingerprint(headers: headers)
+        if record.sessionSource == nil, let id = facts.sessionID, !id.isEmpty {
+            record.sessionID = id
+            record.sessionSource = .body
+        }
     }
 
     /// Session, tags, no-log flag and client address: what the caller's headers say.
