@@ -201,7 +201,8 @@ struct RecorderTests {
         configuration.capacityBytes = 4 * bytes
         let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
         for record in records {
-            recorder.submit(bytes: record.requestBody.count + record.responseBody.count) { record }
+            // Not running: nobody to wake, so no caller is asked to ring.
+            #expect(!recorder.submitLeavingWake(bytes: record.requestBody.count + record.responseBody.count) { record })
         }
         #expect(recorder.stats.queued == 4)  // not running yet
         #expect(recorder.stats.spooled == 21)
