@@ -21,7 +21,10 @@ public struct RequestSummary: Sendable, Equatable {
     public var isObject = false
 
     public init(_ body: ByteBuffer) {
-        let bytes = Array(body.readableBytesView)
+        self.init(Array(body.readableBytesView))
+    }
+
+    public init(_ bytes: [UInt8]) {
         guard let members = TopLevelMember.members(of: bytes[...]) else { return }
         isObject = true
         // A repeated key: the last one counts, as in `JSONValue.parse`.

@@ -154,7 +154,8 @@ struct ProxyResponder: HTTPResponder {
         route: Route, headers: HTTPFields, body: ByteBuffer, remoteAddress: SocketAddress?, proxyKeyName: String?,
         createdAt: Double
     ) -> Outgoing {
-        let summary = RequestSummary(body)
+        let requestBody = Array(body.readableBytesView)  // the record's copy, read once here
+        let summary = RequestSummary(requestBody)
         var facts = RequestFacts(summary: summary)
         var upstreamBody = body
         var requestedModel: String?
@@ -167,7 +168,7 @@ struct ProxyResponder: HTTPResponder {
             createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
             apiFormat: route.api.rawValue)
         record.requestedModel = requestedModel
-        describe(&record, headers: headers, remoteAddress: remoteAddress, facts: facts, body: body)
+        describe(&record, headers: headers, remoteAddress: remoteAddress, facts: facts, requestBody: requestBody)
 
         if injectUsage, route.api.takesStreamOptions,
             let injected = OpenAIChat.injectingUsage(into: upstreamBody, summary: summary)
@@ -342,9 +343,9 @@ struct ProxyResponder: HTTPResponder {
     /// Identity, session, tags and request facts of the record.
     func describe(
         _ record: inout CallRecord, headers: HTTPFields, remoteAddress: SocketAddress?, facts: RequestFacts,
-        body: ByteBuffer
+        requestBody: [UInt8]
     ) {
-        record.requestBody = Array(body.readableBytesView)
+        record.requestBody = requestBody
         describeCaller(&record, headers: headers, remoteAddress: remoteAddress, bodySessionID: nil)
         Self.describeBody(&record, facts: facts)
         record.keyFingerprint = fingerprinter.fingerprint(headers: headers)
