@@ -157,9 +157,7 @@ public final class Recorder: Service, Sendable {
     private func enqueue(_ call: Queued, wake: Bool) -> Bool {
         let accepted = state.withLock { s -> Bool? in
             guard Self.hasRoom(for: call, in: s, configuration) else { return nil }
-            if s.queue.isEmpty { s.openedAt = .now }
-            s.queue.append(call)
-            s.queuedBytes += call.bytes
+            Self.append(call, to: &s)
             if wake {
                 Self.ring(&s)
                 return false
@@ -184,9 +182,7 @@ public final class Recorder: Service, Sendable {
             let call = Queued.record(record)
             let accepted = state.withLock { s -> Bool in
                 guard Self.hasRoom(for: call, in: s, configuration) else { return false }
-                if s.queue.isEmpty { s.openedAt = .now }
-                s.queue.append(call)
-                s.queuedBytes += call.bytes
+                Self.append(call, to: &s)
                 s.committed[record.id] = continuation
                 Self.ring(&s)
                 return true
@@ -196,6 +192,13 @@ public final class Recorder: Service, Sendable {
                 continuation.resume()
             }
         }
+    }
+
+    /// Queues a call that `hasRoom`; the first of a batch opens its window.
+    private static func append(_ call: Queued, to s: inout State) {
+        if s.queue.isEmpty { s.openedAt = .now }
+        s.queue.append(call)
+        s.queuedBytes += call.bytes
     }
 
     private static func hasRoom(for call: Queued, in s: State, _ configuration: Configuration) -> Bool {

@@ -165,43 +165,13 @@ enum TopLevelMember {
 
     /// The byte ranges of the string values of top-level member `key` (quotes included) — more
     /// than one when the object repeats the key — or nil when one is missing a string value or
-    /// the bytes are not a well-formed object.
+    /// the bytes are not a well-formed object (`members`).
     static func ranges(of key: String, stringValuedIn object: ArraySlice<UInt8>) -> [Range<Int>]? {
+        guard let members = members(of: object) else { return nil }
         let keyBytes = Array(key.utf8)
-        var depth = 0
-        var expectsKey = false
-        var found: [Range<Int>] = []
-        var i = object.startIndex
-        while i < object.endIndex {
-            switch object[i] {
-            case UInt8(ascii: "\""):
-                let stringStart = i
-                guard let end = skipString(object, from: i) else { return nil }
-                i = end
-                guard depth == 1, expectsKey else { continue }
-                expectsKey = false
-                guard object[(stringStart + 1)..<(i - 1)].elementsEqual(keyBytes) else { continue }
-                var j = skipWhitespace(object, from: i)
-                guard j < object.endIndex, object[j] == UInt8(ascii: ":") else { return nil }
-                j = skipWhitespace(object, from: j + 1)
-                guard j < object.endIndex, object[j] == UInt8(ascii: "\""), let valueEnd = skipString(object, from: j)
-                else { return nil }
-                found.append(j..<valueEnd)
-                i = valueEnd
-                continue
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                expectsKey = depth == 1 && object[i] == UInt8(ascii: "{")
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-            case UInt8(ascii: ","):
-                expectsKey = depth == 1
-            default:
-                break
-            }
-            i += 1
-        }
-        return found.isEmpty || depth != 0 ? nil : found
+        let values = members.filter { $0.key.elementsEqual(keyBytes) }.map(\.value)
+        guard !values.isEmpty, values.allSatisfy({ object[$0.lowerBound] == UInt8(ascii: "\"") }) else { return nil }
+        return values
     }
 
     /// The top-level members of a JSON object in order — each key's bytes between its quotes
