@@ -20,6 +20,7 @@ chain is unbroken). Exits 1 on any failure. Standard library only.
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -132,6 +133,10 @@ def main(binary, rounds):
         if not ok and verify.returncode != 0:
             print(verify.stdout + verify.stderr)
     upstream.shutdown()
+    if failures:
+        print(f"database kept for inspection: {db}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     print(f"{rounds - failures}/{rounds} kill -9 rounds sound; sync mode lost nothing answered; "
           f"fast mode lost at most {max(lost_fast or [0])} answered calls per kill (the queue's ~10 ms)")
     return 1 if failures else 0

@@ -3,6 +3,7 @@ formats (JSON, SSE, NDJSON) and `llmtap serve` started in front of it. Standard 
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -225,3 +226,4 @@ def running_llmtap(binary, *extra):
         tap.terminate()
         tap.wait(timeout=20)
         upstream.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
