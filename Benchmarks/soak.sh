@@ -3,7 +3,9 @@
 # records every one, with its resident memory and open file descriptors sampled every
 # INTERVAL seconds. Prints the samples and the growth after warm-up (the first 10 % of calls),
 # for the process's own memory (anonymous: heap, SQLite's page cache) and for the pages of
-# the memory-mapped database file (file-backed, the kernel's to reclaim; capped by mmap_size).
+# the memory-mapped database file (file-backed, the kernel's to reclaim; capped by mmap_size),
+# and the process's memory once it has been quiet for 21 s (what it holds, the allocator's
+# free memory handed back).
 #
 #   Benchmarks/soak.sh                     # 1 M calls, mixed: 3 non-stream : 1 stream
 #   CALLS=200000 Benchmarks/soak.sh
@@ -71,4 +73,8 @@ print(f"anonymous RSS after warm-up ({warm[1]:,} calls): {warm[2] / 1024:.1f} Mi
 print(f"file-backed RSS (mapped database pages) after warm-up {warm[4] / 1024:.1f} MiB, at the end {last[4] / 1024:.1f} MiB")
 print(f"open fds after warm-up {warm[3]}, max since {max(r[3] for r in after)}, at the end {last[3]}")
 EOF
+# Quiet for two of the trimmer's 10 s readings: llmtap hands the allocator's free memory back
+# (MallocTrimService), so what is left is what it holds.
+sleep 21
+echo "anonymous RSS 21 s after the load stopped: $(( $(awk '/RssAnon/{print $2}' /proc/$TAP/status) / 1024 )) MiB"
 echo "database: $(du -h "$WORK/soak.sqlite" | cut -f1), calls: $(sqlite3 "$WORK/soak.sqlite" 'select count(*) from calls' 2>/dev/null || echo '?')"

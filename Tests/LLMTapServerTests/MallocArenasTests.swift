@@ -1,0 +1,70 @@
+import Foundation
+import LLMTapTestSupport
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@testable import LLMTapServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct MallocArenasTests {
+    #if canImport(Glibc)
+    /// 64 MiB in 16 KiB blocks (under glibc's mmap threshold: they come from a heap), then every
+    /// block freed but each 64th, which keeps the heap from shrinking from its top: the freed
+    /// pages stay resident until a trim hands them back.
+    @Test func trimHandsBackWhatWasFreedBetweenLiveBlocks() throws {
+        let size = 16 << 10
+        let blocks = (0..<4096).map { _ in malloc(size)! }
+        for block in blocks { memset(block, 1, size) }
+        for (index, block) in blocks.enumerated() where index % 64 != 63 { free(block) }
+        defer { for (index, block) in blocks.enumerated() where index % 64 == 63 { free(block) } }
+        let before = try Self.anonymousMemory()
+        #expect(MallocArenas.trim())
+        let after = try Self.anonymousMemory()
+        // ~63 MiB were freed; other tests running alongside allocate a few.
+        #expect(before - after > 32 << 20, "resident anonymous memory \(before) → \(after) bytes")
+    }
+
+    /// `RssAnon` of /proc/self/status, in bytes.
+    static func anonymousMemory() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("RssAnon:") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])) * 1024
+    }
+    #endif
+
+    /// A quiet spell begins at the first reading that repeats the one before it, and is told once.
+    @Test func aQuietSpellIsToldOncePerSpell() {
+        var quiet = QuietSpell()
+        let readings = [0, 0, 0, 5, 9, 9, 9, 12, 12]
+        let began = readings.map { quiet.began(activity: $0) }
+        #expect(began == [false, true, false, false, false, true, false, false, true])
+    }
+
+    /// The service trims when the activity count stops moving, not while it moves, and returns
+    /// at a graceful shutdown.
+    @Test func theTrimServiceTrimsWhenCallsStopAndStopsAtShutdown() async throws {
+        let trims = Atomic<Int>(0)
+        let calls = Atomic<Int>(0)
+        let service = MallocTrimService(
+            interval: .milliseconds(20), activity: { calls.load(ordering: .relaxed) },
+            trim: {
+                trims.add(1, ordering: .relaxed)
+                return true
+            },
+            logger: Logger(label: "test"))
+        let group = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+        #expect(await eventually { trims.load(ordering: .relaxed) == 1 })
+        calls.add(1, ordering: .relaxed)  // a call, then quiet again: one more trim
+        #expect(await eventually { trims.load(ordering: .relaxed) == 2 })
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(trims.load(ordering: .relaxed) == 2)  // still quiet: no trim again
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+}
