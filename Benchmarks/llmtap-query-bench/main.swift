@@ -174,6 +174,6 @@ try await time("/api/requests?model=gpt-4o", "/api/requests?model=gpt-4o")
 try await time("/api/requests?q=topic (FTS)", "/api/requests?q=topic", runs: 5)
 try await time("/api/stats (1 day)", "/api/stats?from=\(weekFrom)&to=\(weekFrom + 86_400)", runs: 5)
 
-try await client.shutdown()
+try await client.shutdown().get()
 await group.triggerGracefulShutdown()
 _ = try? await server.value
