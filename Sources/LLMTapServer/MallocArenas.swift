@@ -19,10 +19,10 @@ public enum MallocArenas {
     }
 
     /// Hands the whole free pages inside every arena back to the kernel. glibc returns memory on
-    /// its own only from the top of a heap; what a burst freed below live blocks stays resident,
-    /// and over a soak each new high-water mark of fragmentation was kept: a 1 M-call run grew
-    /// from 28.2 MiB after warm-up to 37.2 MiB, and one `malloc_trim` at its end brought it to
-    /// 25.4 MiB — free memory, not a leak. Returns whether any memory was released.
+    /// its own only from the top of a heap; what a burst freed below live blocks stays resident.
+    /// A 1 M-call soak grew from 28.2 MiB after warm-up to 37.2 MiB (the recorder's batches grow
+    /// as its transactions slow), and one `malloc_trim` at its end brought it to 25.4 MiB: free
+    /// memory, not a leak. Returns whether any memory was released.
     @discardableResult
     public static func trim() -> Bool {
         #if canImport(Glibc)
