@@ -8,7 +8,7 @@ import Foundation
 /// latency and tokens/s, so `/api/stats` merges a few hundred small sketches instead of
 /// sorting every call's value. Scanned calls go through a sketch too, so both paths give the
 /// same answer. Written here rather than taken from a package: none of the Swift server
-/// packages available has one, and the whole of it is the 100 lines below.
+/// packages available has one, and the whole of it is the 170 lines below.
 public struct Sketch: Sendable, Equatable {
     /// Every quantile is within this relative error of the exact nearest-rank value.
     public static let relativeAccuracy = 0.01
@@ -18,8 +18,14 @@ public struct Sketch: Sendable, Equatable {
     static let smallest = 1e-9
     static let zeroIndex = Int32.min
 
-    /// Bucket index → values counted in it.
-    public private(set) var buckets: [Int32: Int] = [:]
+    /// Bucket indices in ascending order, and the values counted in each (never 0). Sorted
+    /// arrays rather than a dictionary: the writer decodes, merges and encodes an hour's four
+    /// sketches in every batch's transaction, and with a dictionary that hashing and the sort
+    /// before each encoding were ~6 % of the recorder's CPU on 20-chunk streams at one
+    /// connection. In order, decoding appends, encoding and quantiles walk, and a merge is one
+    /// pass over both.
+    private var indices: [Int32] = []
+    private var counts: [Int] = []
     public private(set) var count = 0
 
     public init() {}
@@ -37,22 +43,69 @@ public struct Sketch: Sendable, Equatable {
 
     public mutating func add(_ value: Double) {
         guard !value.isNaN else { return }
-        buckets[Self.index(value), default: 0] += 1
+        add(n: 1, to: Self.index(value))
         count += 1
     }
 
+    /// Counts `n` more values in bucket `index`, keeping the order.
+    private mutating func add(n: Int, to index: Int32) {
+        var low = 0
+        var high = indices.count
+        if let last = indices.last, last < index {
+            low = high  // in order: decoding, and most values of a batch
+        }
+        while low < high {
+            let middle = (low + high) / 2
+            if indices[middle] < index { low = middle + 1 } else { high = middle }
+        }
+        if low < indices.count, indices[low] == index {
+            counts[low] += n
+        } else {
+            indices.insert(index, at: low)
+            counts.insert(n, at: low)
+        }
+    }
+
     public mutating func merge(_ other: Sketch) {
-        for (index, n) in other.buckets { buckets[index, default: 0] += n }
+        combine(other, sign: 1)
         count += other.count
     }
 
     /// Takes away values counted before (calls deleted by retention).
     public mutating func subtract(_ other: Sketch) {
-        for (index, n) in other.buckets {
-            let left = (buckets[index] ?? 0) - n
-            buckets[index] = left > 0 ? left : nil
+        combine(other, sign: -1)
+        count = counts.reduce(0, +)
+    }
+
+    /// One pass over both sketches' buckets in order, `other`'s counts added (`sign` 1) or taken
+    /// away (-1); a bucket left with no value is dropped.
+    private mutating func combine(_ other: Sketch, sign: Int) {
+        guard !other.indices.isEmpty else { return }
+        var mergedIndices: [Int32] = []
+        var mergedCounts: [Int] = []
+        mergedIndices.reserveCapacity(indices.count + other.indices.count)
+        mergedCounts.reserveCapacity(indices.count + other.indices.count)
+        var (i, j) = (0, 0)
+        while i < indices.count || j < other.indices.count {
+            let index: Int32
+            let n: Int
+            if j == other.indices.count || (i < indices.count && indices[i] < other.indices[j]) {
+                (index, n) = (indices[i], counts[i])
+                i += 1
+            } else if i == indices.count || other.indices[j] < indices[i] {
+                (index, n) = (other.indices[j], sign * other.counts[j])
+                j += 1
+            } else {
+                (index, n) = (indices[i], counts[i] + sign * other.counts[j])
+                i += 1
+                j += 1
+            }
+            if n > 0 {
+                mergedIndices.append(index)
+                mergedCounts.append(n)
+            }
         }
-        count = buckets.values.reduce(0, +)
+        (indices, counts) = (mergedIndices, mergedCounts)
     }
 
     /// The nearest-rank quantile (`p` in 0...1), within `relativeAccuracy`; nil when empty.
@@ -60,8 +113,8 @@ public struct Sketch: Sendable, Equatable {
         guard count > 0 else { return nil }
         let rank = min(count, max(1, Int((p * Double(count)).rounded(.up))))
         var seen = 0
-        for index in buckets.keys.sorted() {
-            seen += buckets[index]!
+        for (index, n) in zip(indices, counts) {
+            seen += n
             if seen >= rank { return Self.value(index) }
         }
         return nil
@@ -71,12 +124,13 @@ public struct Sketch: Sendable, Equatable {
     /// difference from the previous index (zigzag) and the count, as LEB128 varints.
     public var encoded: [UInt8] {
         var bytes: [UInt8] = [1]
+        bytes.reserveCapacity(1 + 4 * indices.count)
         var previous: Int64 = 0
-        for index in buckets.keys.sorted() {
+        for (index, n) in zip(indices, counts) {
             let delta = Int64(index) - previous
             previous = Int64(index)
             Self.writeVarint(UInt64(bitPattern: (delta << 1) ^ (delta >> 63)), to: &bytes)
-            Self.writeVarint(UInt64(buckets[index]!), to: &bytes)
+            Self.writeVarint(UInt64(n), to: &bytes)
         }
         return bytes
     }
@@ -94,7 +148,7 @@ public struct Sketch: Sendable, Equatable {
             let (index, overflow) = previous.addingReportingOverflow(delta)
             guard !overflow, let index32 = Int32(exactly: index) else { return nil }
             previous = index
-            buckets[index32, default: 0] += Int(n)
+            add(n: Int(n), to: index32)
             count += Int(n)
         }
     }

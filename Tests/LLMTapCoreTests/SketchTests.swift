@@ -64,5 +64,10 @@ struct SketchTests {
         #expect(Sketch(encoded: Array(bytes.dropLast())) == nil)  // cut short
         #expect(Sketch(encoded: [1, 0x80]) == nil)
         #expect(Sketch(encoded: [1, 2, 0]) == nil)  // a bucket of no values
+        // Buckets out of order or repeated (llmtap writes them in order) read as the same
+        // buckets: 5 once, then 3 once and twice → 3 three times, 5 once.
+        let unordered = Sketch(encoded: [1, 10, 1, 3, 1, 0, 2])
+        #expect(unordered?.count == 4)
+        #expect(unordered?.encoded == [1, 6, 3, 4, 1])
     }
 }
