@@ -22,8 +22,15 @@ struct Tap: Sendable {
     /// A client that, like the openai SDK's, leaves content codings to the caller (no automatic decompression).
     var client: HTTPClient { Tap.sharedClient }
 
+    /// Up to 64 connections to one proxy: the tests that send calls at once (40 under sync
+    /// durability) get a connection each instead of queueing behind the default 8, where a call
+    /// that waited over the 10 s connect timeout on two busy cores failed with
+    /// `getConnectionFromPoolTimeout` (seen once in a fresh-clone CI run).
     static let sharedClient = HTTPClient(
-        eventLoopGroupProvider: .singleton, configuration: .init(decompression: .disabled))
+        eventLoopGroupProvider: .singleton,
+        configuration: .init(
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
+            decompression: .disabled))
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(proxyPort)\(path)" }
 
