@@ -65,6 +65,7 @@ extension Store {
     /// prepares the next batch while one is written).
     func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
         let compressor = try PayloadCodec.Compressor()
+        let responses = try PayloadCodec.ResponseCompressor()
         let pieces = try PayloadCodec.Compressor(dictionary: PayloadDictionary.currentPieces)
         var calls: [PreparedCall] = []
         calls.reserveCapacity(batch.count)
@@ -111,7 +112,7 @@ extension Store {
                 }
                 payload = [
                     record.id.databaseValue, "zlib".databaseValue, try compressor.compress(request).databaseValue,
-                    record.requestBody.count.databaseValue, try compressor.compress(record.responseBody).databaseValue,
+                    record.requestBody.count.databaseValue, try responses.compress(record.responseBody).databaseValue,
                     record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
                     (fragments.isEmpty ? 0 : PayloadFragments.currentFormat).databaseValue, .null,  // fragment_ids: given by the write
                 ]
