@@ -42,8 +42,8 @@ let package = Package(
         ),
         // The system zlib, for preset dictionaries (CompressNIO does HTTP codings but has none).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // The system zstd, for response bodies: as small as zlib's with the same dictionary, in
-        // a third to a half of the time (PayloadCodec.ResponseCompressor).
+        // The system zstd, for request and response bodies: as small as zlib's with the same
+        // dictionary, in a third to a half of the time (PayloadCodec.BodyCompressor).
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // glibc's allocator tuning, which Swift's Glibc module leaves out (MallocArenas).
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),

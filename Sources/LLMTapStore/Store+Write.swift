@@ -64,8 +64,7 @@ extension Store {
     /// Serializes, compresses and hashes a batch, off the write transaction (the Recorder
     /// prepares the next batch while one is written).
     func prepare(_ batch: [CallRecord]) throws -> PreparedBatch {
-        let compressor = try PayloadCodec.Compressor()
-        let responses = try PayloadCodec.ResponseCompressor()
+        let bodies = try PayloadCodec.BodyCompressor()
         let pieces = try PayloadCodec.Compressor(dictionary: PayloadDictionary.currentPieces)
         var calls: [PreparedCall] = []
         calls.reserveCapacity(batch.count)
@@ -111,8 +110,8 @@ extension Store {
                     request = PayloadFragments.template(record.requestBody, slices: slices)
                 }
                 payload = [
-                    record.id.databaseValue, "zlib".databaseValue, try compressor.compress(request).databaseValue,
-                    record.requestBody.count.databaseValue, try responses.compress(record.responseBody).databaseValue,
+                    record.id.databaseValue, "zlib".databaseValue, try bodies.compress(request).databaseValue,
+                    record.requestBody.count.databaseValue, try bodies.compress(record.responseBody).databaseValue,
                     record.responseBody.count.databaseValue, record.responseContentEncoding.databaseValue,
                     (fragments.isEmpty ? 0 : PayloadFragments.currentFormat).databaseValue, .null,  // fragment_ids: given by the write
                 ]

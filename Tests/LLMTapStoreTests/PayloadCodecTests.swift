@@ -23,13 +23,13 @@ struct PayloadCodecTests {
         }
     }
 
-    /// Response bodies are zstd frames against the payload dictionary: exact bytes back, any
+    /// Bodies (requests, templates, responses) are zstd frames against the payload dictionary: exact bytes back, any
     /// size, the format byte naming the dictionary; on a short stream a dozen bytes over DEFLATE's
     /// (the frame's header), on the benchmark's corpora of 1 – 25 KB streams as small in total.
-    @Test func responsesAreZstdFramesThatRoundTripExactly() throws {
-        let compressor = try PayloadCodec.ResponseCompressor()
+    @Test func bodiesAreZstdFramesThatRoundTripExactly() throws {
+        let compressor = try PayloadCodec.BodyCompressor()
         let long = (0..<40).flatMap { _ in Self.response }
-        for bytes in [Self.response, long, [], Array("x".utf8), (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }] {
+        for bytes in [Self.request, Self.response, long, [], Array("x".utf8), (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }] {
             let compressed = try compressor.compress(bytes)
             #expect(compressed[0] == 0x30 && PayloadCodec.Format.zstdDictionary(compressed[0]) == 0)
             #expect(try PayloadCodec.decompress(compressed, size: bytes.count) == bytes)
@@ -42,7 +42,7 @@ struct PayloadCodecTests {
     }
 
     @Test func aDamagedZstdBlobIsAnError() throws {
-        let compressed = try PayloadCodec.ResponseCompressor().compress(Self.response)
+        let compressed = try PayloadCodec.BodyCompressor().compress(Self.response)
         let size = Self.response.count
         #expect(throws: (any Error).self) { try PayloadCodec.decompress(compressed, size: size - 1) }
         #expect(throws: (any Error).self) { try PayloadCodec.decompress(compressed, size: size + 1) }
