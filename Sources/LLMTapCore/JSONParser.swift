@@ -226,6 +226,20 @@ struct JSONParser {
 /// record needs two or three (`OpenAIChat.StreamAccumulator`; parsing each whole chunk into
 /// dictionaries was ~30 % of the recorder's time on streams). As strict as `JSONValue.parse`:
 /// a document it refuses, this refuses too (`failed`).
+/// An object member's key as `JSONScanner` reads it: its UTF-8 bytes, escapes decoded, valid
+/// while the member is read. Matches string literals (`case "model":`, `key == "content"`).
+public struct JSONKey {
+    public let utf8: UnsafeBufferPointer<UInt8>
+
+    public static func == (key: JSONKey, literal: StaticString) -> Bool {
+        guard literal.utf8CodeUnitCount == key.utf8.count else { return false }
+        for k in 0..<key.utf8.count where key.utf8[k] != literal.utf8Start[k] { return false }
+        return true
+    }
+
+    public static func ~= (literal: StaticString, key: JSONKey) -> Bool { key == literal }
+}
+
 public struct JSONScanner {
     private var parser: JSONParser
     /// The document is not JSON (or a walk stopped early): nothing read from it counts.
@@ -313,12 +327,27 @@ public struct JSONScanner {
 
     /// At an object: hands each member's key to `member`, positioned at its value, which it
     /// takes or skips. False when this is no object, the JSON breaks, or `member` says stop.
-    public mutating func members(_ member: (String, inout JSONScanner) -> Bool) -> Bool {
+    /// A key without escapes — every key the wire formats send — is handed over as its bytes:
+    /// making a `String` of each key and comparing strings was about a quarter of the scan.
+    public mutating func members(_ member: (JSONKey, inout JSONScanner) -> Bool) -> Bool {
         walk(UInt8(ascii: "{"), UInt8(ascii: "}")) { scanner in
-            guard scanner.next == UInt8(ascii: "\""), let key = scanner.parser.string(), scanner.next == UInt8(ascii: ":")
-            else { return false }
+            guard scanner.next == UInt8(ascii: "\"") else { return false }
+            let bytes = scanner.parser.bytes
+            let start = scanner.parser.i + 1
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
+                end += 1
+            }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                scanner.parser.i = end + 1
+                guard scanner.next == UInt8(ascii: ":") else { return false }
+                scanner.parser.i += 1
+                return member(JSONKey(utf8: UnsafeBufferPointer(rebasing: bytes[start..<end])), &scanner)
+            }
+            // Escapes (or a control character, which the parser refuses): the parser decodes it.
+            guard let key = scanner.parser.string(), scanner.next == UInt8(ascii: ":") else { return false }
             scanner.parser.i += 1
-            return member(key, &scanner)
+            return Array(key.utf8).withUnsafeBufferPointer { member(JSONKey(utf8: $0), &scanner) }
         }
     }
 

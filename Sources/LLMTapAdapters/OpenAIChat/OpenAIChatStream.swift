@@ -116,7 +116,8 @@ extension OpenAIChat {
                 switch key {
                 case "model":
                     guard seen.first(0) else { return false }
-                    model = scanner.stringValue()
+                    // Only the first chunk's model is kept: the rest are stepped over, not made Strings.
+                    if facts.responseModel == nil { model = scanner.stringValue() } else { scanner.skip() }
                     return true
                 case "error", "usage":
                     guard scanner.isNull, seen.first(key == "error" ? 1 : 2) else { return false }
