@@ -103,13 +103,14 @@ extension OpenAIChat {
             var other = false
         }
 
-        /// The common chunk — text, reasoning, a finish reason; no error, usage or tool calls —
+        /// The common chunk — text, reasoning, a finish reason, usage; no error or tool calls —
         /// read with `JSONScanner`, without parsing the members the record does not need. Exactly
         /// what `consume(_:at:)` does with the same chunk; false, having changed nothing, for
         /// anything else (those take the full parse): not an object, not JSON, a key repeated.
         private mutating func consumeCommon(_ bytes: UnsafeBufferPointer<UInt8>, at time: UInt64) -> Bool {
             var scanner = JSONScanner(bytes)
             var model: String?
+            var usage: JSONValue?
             var choices: [Choice] = []
             var seen = Seen()
             let read = scanner.members { key, scanner in
@@ -119,9 +120,19 @@ extension OpenAIChat {
                     // Only the first chunk's model is kept: the rest are stepped over, not made Strings.
                     if facts.responseModel == nil { model = scanner.stringValue() } else { scanner.skip() }
                     return true
-                case "error", "usage":
-                    guard scanner.isNull, seen.first(key == "error" ? 1 : 2) else { return false }
+                case "error":
+                    guard scanner.isNull, seen.first(1) else { return false }
                     scanner.skip()
+                    return true
+                case "usage":
+                    // The stream's last chunk reports it: parsed alone, not the whole chunk again.
+                    guard seen.first(2) else { return false }
+                    if scanner.isNull {
+                        scanner.skip()
+                    } else {
+                        guard let value = scanner.value() else { return false }
+                        usage = value
+                    }
                     return true
                 case "choices":
                     guard seen.first(3), scanner.isArray else { return false }
@@ -137,6 +148,10 @@ extension OpenAIChat {
             }
             guard read, scanner.finished() else { return false }
             if let model, facts.responseModel == nil { facts.responseModel = model }
+            if let usage {
+                usageCount += 1
+                facts.usage = parseUsage(usage)
+            }
             var carriesContent = false
             for choice in choices {
                 let pieces = choice.delta ?? choice.message
