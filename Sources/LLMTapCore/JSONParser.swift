@@ -226,20 +226,6 @@ struct JSONParser {
 /// record needs two or three (`OpenAIChat.StreamAccumulator`; parsing each whole chunk into
 /// dictionaries was ~30 % of the recorder's time on streams). As strict as `JSONValue.parse`:
 /// a document it refuses, this refuses too (`failed`).
-/// An object member's key as `JSONScanner` reads it: its UTF-8 bytes, escapes decoded, valid
-/// while the member is read. Matches string literals (`case "model":`, `key == "content"`).
-public struct JSONKey {
-    public let utf8: UnsafeBufferPointer<UInt8>
-
-    public static func == (key: JSONKey, literal: StaticString) -> Bool {
-        guard literal.utf8CodeUnitCount == key.utf8.count else { return false }
-        for k in 0..<key.utf8.count where key.utf8[k] != literal.utf8Start[k] { return false }
-        return true
-    }
-
-    public static func ~= (literal: StaticString, key: JSONKey) -> Bool { key == literal }
-}
-
 public struct JSONScanner {
     private var parser: JSONParser
     /// The document is not JSON (or a walk stopped early): nothing read from it counts.
@@ -394,4 +380,18 @@ public struct JSONScanner {
         failed = true
         return false
     }
+}
+
+/// An object member's key as `JSONScanner` reads it: its UTF-8 bytes, escapes decoded, valid
+/// while the member is read. Matches string literals (`case "model":`, `key == "content"`).
+public struct JSONKey {
+    public let utf8: UnsafeBufferPointer<UInt8>
+
+    public static func == (key: JSONKey, literal: StaticString) -> Bool {
+        guard literal.utf8CodeUnitCount == key.utf8.count else { return false }
+        for k in 0..<key.utf8.count where key.utf8[k] != literal.utf8Start[k] { return false }
+        return true
+    }
+
+    public static func ~= (literal: StaticString, key: JSONKey) -> Bool { key == literal }
 }

@@ -2,12 +2,13 @@ import CZlib
 import CZstd
 import Foundation
 
-/// Compression of the raw request and response bytes, messages and request fragments: DEFLATE
-/// (RFC 1951) with a preset dictionary of the strings chat payloads repeat
-/// (`PayloadDictionary`) — a 1 KB body has little to compress against on its own. The stored
-/// `*_size` columns keep the original lengths, and decompression gives back the exact bytes.
+/// Compression of the raw request and response bytes, messages and request fragments: zstd
+/// (RFC 8878) or DEFLATE (RFC 1951) with a preset dictionary of the strings chat payloads
+/// repeat (`PayloadDictionary`) — a 1 KB body has little to compress against on its own. The
+/// stored `*_size` columns keep the original lengths, and decompression gives back the exact
+/// bytes.
 ///
-/// A blob is one byte naming its dictionary, then raw DEFLATE (`Format`): zlib's own framing
+/// A blob is one byte naming its format and dictionary, then the compressed bytes (`Format`): zlib's own framing
 /// (RFC 1950) spent 10 bytes on it — a 2-byte header, the dictionary's 4-byte Adler-32 and a
 /// 4-byte checksum of the output, which the audit chain and the stored sizes already cover —
 /// on every message, fragment and payload (~60 bytes of a 20-turn session call's ~1.9 KB).
