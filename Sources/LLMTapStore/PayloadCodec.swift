@@ -130,10 +130,11 @@ enum PayloadCodec {
         private let tag: UInt8
         private var scratch: [UInt8] = []
 
-        init(dictionary: PayloadDictionary.Version = PayloadDictionary.current) throws {
+        /// Against `PayloadDictionary.current`, the one new blobs use.
+        init() throws {
             guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx failed") }
             self.context = context
-            tag = Format.zstdTag(dictionary)
+            tag = Format.zstdTag(PayloadDictionary.current)
             let settings: [(ZSTD_cParameter, Int32)] = [
                 (ZSTD_c_experimentalParam2, Int32(ZSTD_f_zstd1_magicless.rawValue)),  // ZSTD_c_format: the format byte says what it is
                 (ZSTD_c_checksumFlag, 0), (ZSTD_c_contentSizeFlag, 0),  // the chain and `*_size` cover these
@@ -143,7 +144,7 @@ enum PayloadCodec {
                 ZSTD_freeCCtx(context)
                 throw Failure(description: "zstd parameter \(parameter.rawValue) refused")
             }
-            guard ZSTD_isError(ZSTD_CCtx_refCDict(context, try Digested.compressing(dictionary).pointer)) == 0 else {
+            guard ZSTD_isError(ZSTD_CCtx_refCDict(context, Digested.current.pointer)) == 0 else {
                 ZSTD_freeCCtx(context)
                 throw Failure(description: "zstd dictionary refused")
             }
@@ -173,7 +174,7 @@ enum PayloadCodec {
         private init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
         /// For `PayloadDictionary.current`, made on first use (every older version only reads).
-        private static let current: Digested = {
+        static let current: Digested = {
             let bytes = PayloadDictionary.current.bytes
             let parameters = ZSTD_getCParams(BodyCompressor.level, 2_048, bytes.count)
             return Digested(
@@ -182,13 +183,6 @@ enum PayloadCodec {
                         $0.baseAddress, $0.count, ZSTD_dlm_byCopy, ZSTD_dct_rawContent, parameters, ZSTD_defaultCMem)
                 }!)
         }()
-
-        static func compressing(_ dictionary: PayloadDictionary.Version) throws -> Digested {
-            guard dictionary.id == PayloadDictionary.current.id else {
-                throw Failure(description: "zstd compresses with the current dictionary only")
-            }
-            return current
-        }
 
         /// Every version's, for reading, in `PayloadDictionary.versions` order.
         static let reading: [Digested] = PayloadDictionary.versions.map { version in
@@ -204,17 +198,17 @@ enum PayloadCodec {
         guard ZSTD_isError(ZSTD_DCtx_setParameter(context, ZSTD_d_experimentalParam1, Int32(ZSTD_f_zstd1_magicless.rawValue))) == 0,
             ZSTD_isError(ZSTD_DCtx_refDDict(context, Digested.reading[k].pointer)) == 0
         else { throw Failure(description: "zstd refused its parameters") }
-        // One spare byte: more output than recorded is an error.
-        var output = [UInt8](repeating: 0, count: size.map { $0 + 1 } ?? max(4096, input.count * 4))
-        var produced = 0
+        var output = Output(size: size, compressedCount: input.count)
         try input.withUnsafeBufferPointer { input in
             var source = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
             while true {
-                let remaining = output.withUnsafeMutableBufferPointer { out -> Int in
-                    var target = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: produced)
-                    defer { produced = target.pos }
-                    return ZSTD_decompressStream(context, &target, &source)
+                let from = output.produced
+                let (remaining, produced) = output.bytes.withUnsafeMutableBufferPointer { out -> (Int, Int) in
+                    var target = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: from)
+                    let remaining = ZSTD_decompressStream(context, &target, &source)
+                    return (remaining, target.pos)
                 }
+                output.produced = produced
                 if ZSTD_isError(remaining) != 0 {
                     throw Failure(description: "zstd: \(String(cString: ZSTD_getErrorName(remaining)))")
                 }
@@ -222,17 +216,41 @@ enum PayloadCodec {
                     guard source.pos == source.size else { throw Failure(description: "bytes after the zstd frame") }
                     return
                 }
-                if produced == output.count {
-                    guard size == nil else { throw Failure(description: "payload is over its recorded \(size!) bytes") }
-                    output.append(contentsOf: repeatElement(0, count: output.count))  // unknown size: grow
+                if output.produced == output.bytes.count {
+                    guard output.grow() else { throw Failure(description: "payload is over its recorded \(size!) bytes") }
                 } else if source.pos == source.size {
                     throw Failure(description: "zstd frame is truncated")
                 }
             }
         }
-        if let size, produced != size { throw Failure(description: "payload is \(produced) bytes, \(size) recorded") }
-        output.removeLast(output.count - produced)
-        return output
+        return try output.result()
+    }
+
+    /// Where a decoder writes: the recorded size and one spare byte (more output than recorded
+    /// is an error), or, the size unknown, room that doubles when it is full.
+    private struct Output {
+        var bytes: [UInt8]
+        var produced = 0
+        let size: Int?
+
+        init(size: Int?, compressedCount: Int) {
+            self.size = size
+            bytes = [UInt8](repeating: 0, count: size.map { $0 + 1 } ?? max(4096, compressedCount * 4))
+        }
+
+        /// Doubles the room; false, changing nothing, when the size was recorded.
+        mutating func grow() -> Bool {
+            guard size == nil else { return false }
+            bytes.append(contentsOf: repeatElement(0, count: bytes.count))
+            return true
+        }
+
+        /// The bytes produced, which must be as many as recorded.
+        mutating func result() throws -> [UInt8] {
+            if let size, produced != size { throw Failure(description: "payload is \(produced) bytes, \(size) recorded") }
+            bytes.removeLast(bytes.count - produced)
+            return bytes
+        }
     }
 
     static func compress(_ bytes: [UInt8]) throws -> Data {
@@ -275,20 +293,19 @@ enum PayloadCodec {
             let set = preset.withUnsafeBufferPointer { inflateSetDictionary(&stream, $0.baseAddress, uInt($0.count)) }
             guard set == Z_OK else { throw Failure(description: "inflateSetDictionary: \(set)") }
         }
-        // One spare byte: more output than recorded is an error.
-        var output = [UInt8](repeating: 0, count: size.map { $0 + 1 } ?? max(4096, data.count * 4))
-        var produced = 0
+        var output = Output(size: size, compressedCount: data.count)
         try input.withUnsafeBufferPointer { input in
             stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress! + start)
             stream.avail_in = uInt(input.count - start)
             while true {
-                let status = output.withUnsafeMutableBufferPointer { out -> Int32 in
-                    stream.next_out = out.baseAddress.map { $0 + produced }
-                    stream.avail_out = uInt(out.count - produced)
+                let from = output.produced
+                let (status, produced) = output.bytes.withUnsafeMutableBufferPointer { out -> (Int32, Int) in
+                    stream.next_out = out.baseAddress.map { $0 + from }
+                    stream.avail_out = uInt(out.count - from)
                     let status = inflate(&stream, Z_FINISH)
-                    produced = out.count - Int(stream.avail_out)
-                    return status
+                    return (status, out.count - Int(stream.avail_out))
                 }
+                output.produced = produced
                 switch status {
                 case Z_STREAM_END:
                     return
@@ -302,14 +319,12 @@ enum PayloadCodec {
                     }
                     guard set == Z_OK else { throw Failure(description: "inflateSetDictionary: \(set)") }
                 case Z_BUF_ERROR where size == nil && stream.avail_out == 0:
-                    output.append(contentsOf: repeatElement(0, count: output.count))  // unknown size: grow
+                    _ = output.grow()  // the size unknown: more room
                 default:
                     throw Failure(description: "inflate: \(status)")
                 }
             }
         }
-        if let size, produced != size { throw Failure(description: "payload is \(produced) bytes, \(size) recorded") }
-        output.removeLast(output.count - produced)
-        return output
+        return try output.result()
     }
 }
