@@ -1,6 +1,7 @@
 import CZlib
 import CZstd
 import Foundation
+import Synchronization
 
 /// Compression of the raw request and response bytes, messages and request fragments: zstd
 /// (RFC 8878) or DEFLATE (RFC 1951) with a preset dictionary of the strings chat payloads
@@ -192,10 +193,10 @@ enum PayloadCodec {
 
     /// A zstd blob's bytes (after its format byte), against `PayloadDictionary.versions[k]`.
     private static func decompressZstd(_ input: ArraySlice<UInt8>, dictionary k: Int, size: Int?) throws -> [UInt8] {
-        guard let context = ZSTD_createDCtx() else { throw Failure(description: "ZSTD_createDCtx failed") }
-        defer { ZSTD_freeDCtx(context) }
-        // ZSTD_d_experimentalParam1 is ZSTD_d_format, a macro Swift does not import.
-        guard ZSTD_isError(ZSTD_DCtx_setParameter(context, ZSTD_d_experimentalParam1, Int32(ZSTD_f_zstd1_magicless.rawValue))) == 0,
+        let decoder = try Decoder.idle.withLock { $0.popLast() } ?? Decoder()
+        defer { Decoder.idle.withLock { if $0.count < Decoder.kept { $0.append(decoder) } } }
+        let context = decoder.pointer
+        guard ZSTD_isError(ZSTD_DCtx_reset(context, ZSTD_reset_session_only)) == 0,
             ZSTD_isError(ZSTD_DCtx_refDDict(context, Digested.reading[k].pointer)) == 0
         else { throw Failure(description: "zstd refused its parameters") }
         var output = Output(size: size, compressedCount: input.count)
@@ -224,6 +225,27 @@ enum PayloadCodec {
             }
         }
         return try output.result()
+    }
+
+    /// A zstd decoding context, reused from blob to blob: making one per blob (its allocations)
+    /// took ~30 µs where decoding a recorded response takes ~3, and an export reads every
+    /// call's bodies. Used by one thread at a time, taken from `idle` and put back.
+    private final class Decoder: @unchecked Sendable {
+        static let idle = Mutex<[Decoder]>([])
+        /// Contexts kept idle at most (~100 KiB each): as many as threads read at once, usually.
+        static let kept = 8
+        let pointer: OpaquePointer
+
+        init() throws {
+            guard let pointer = ZSTD_createDCtx() else { throw Failure(description: "ZSTD_createDCtx failed") }
+            self.pointer = pointer
+            // ZSTD_d_experimentalParam1 is ZSTD_d_format, a macro Swift does not import; a
+            // session reset keeps it.
+            guard ZSTD_isError(ZSTD_DCtx_setParameter(pointer, ZSTD_d_experimentalParam1, Int32(ZSTD_f_zstd1_magicless.rawValue))) == 0
+            else { throw Failure(description: "zstd refused its format") }
+        }
+
+        deinit { ZSTD_freeDCtx(pointer) }
     }
 
     /// Where a decoder writes: the recorded size and one spare byte (more output than recorded
