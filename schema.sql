@@ -171,20 +171,6 @@ CREATE TABLE stats_hourly (
   PRIMARY KEY (hour, provider, model, key_fingerprint)
 ) WITHOUT ROWID;
 
-CREATE TABLE "messages" (
-  id INTEGER PRIMARY KEY,
-  hash BLOB NOT NULL UNIQUE,        -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
-  message BLOB NOT NULL             -- the message as first seen: canonical JSON, compressed like payloads
-);
-
-CREATE TABLE "fragments" (
-  id INTEGER PRIMARY KEY,
-  hash BLOB NOT NULL UNIQUE,        -- first 16 bytes of SHA-256 of the fragment's exact bytes
-  bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
-  size INTEGER NOT NULL CHECK (size >= 0),
-  last_rowid INTEGER NOT NULL       -- the newest call using it; retention drops the unused
-, message_id INTEGER /* compressed against this message's normalized JSON */);
-
 CREATE VIRTUAL TABLE calls_fts USING fts5 (chat_input, output, content = '', detail = none, columnsize = 0);
 
 CREATE TABLE "payloads" (
@@ -200,3 +186,33 @@ CREATE TABLE "payloads" (
 );
 
 CREATE TRIGGER calls_payload_delete AFTER DELETE ON calls BEGIN DELETE FROM payloads WHERE call_rowid = old.rowid; END;
+
+CREATE TABLE "messages" (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,               -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
+  message BLOB NOT NULL             -- the message as first seen: canonical JSON, compressed like payloads
+);
+
+CREATE TABLE "fragments" (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL,               -- first 16 bytes of SHA-256 of the fragment's exact bytes
+  bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
+  size INTEGER NOT NULL CHECK (size >= 0),
+  last_rowid INTEGER NOT NULL,      -- the newest call using it; retention drops the unused
+  message_id INTEGER                -- compressed against this message's normalized JSON
+);
+
+CREATE TABLE message_keys (
+  hash BLOB PRIMARY KEY NOT NULL,   -- a row's hash, for rows up to content_keys.merged_through
+  id INTEGER NOT NULL               -- its id in messages
+) WITHOUT ROWID;
+
+CREATE TABLE fragment_keys (
+  hash BLOB PRIMARY KEY NOT NULL,   -- a row's hash, for rows up to content_keys.merged_through
+  id INTEGER NOT NULL               -- its id in fragments
+) WITHOUT ROWID;
+
+CREATE TABLE content_keys (
+  name TEXT PRIMARY KEY NOT NULL,   -- messages, fragments
+  merged_through INTEGER NOT NULL   -- rows up to this id have their key in message_keys / fragment_keys
+) WITHOUT ROWID;

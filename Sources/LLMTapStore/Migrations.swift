@@ -212,6 +212,64 @@ enum Migrations {
             try db.execute(
                 sql: "CREATE TRIGGER calls_payload_delete AFTER DELETE ON calls BEGIN DELETE FROM payloads WHERE call_rowid = old.rowid; END")
         }
+        migrator.registerMigration("v14-content-keys") { db in
+            // Messages and fragments are found by hash through `message_keys` / `fragment_keys`,
+            // filled in hash order by the writer tens of thousands at a time, and through the
+            // writer's memory for newer rows (`ContentKeys`), instead of a UNIQUE index that took
+            // every new row at a random page. The tables are rebuilt without that index.
+            try db.execute(
+                sql: """
+                    CREATE TABLE messages_v14 (
+                      id INTEGER PRIMARY KEY,
+                      hash BLOB NOT NULL,               -- first 16 bytes of SHA-256 of the normalized message's canonical JSON
+                      message BLOB NOT NULL             -- the message as first seen: canonical JSON, compressed like payloads
+                    )
+                    """)
+            try db.execute(sql: "INSERT INTO messages_v14 (id, hash, message) SELECT id, hash, message FROM messages ORDER BY id")
+            try db.execute(sql: "DROP TABLE messages")
+            try db.execute(sql: "ALTER TABLE messages_v14 RENAME TO messages")
+            try db.execute(
+                sql: """
+                    CREATE TABLE fragments_v14 (
+                      id INTEGER PRIMARY KEY,
+                      hash BLOB NOT NULL,               -- first 16 bytes of SHA-256 of the fragment's exact bytes
+                      bytes BLOB NOT NULL,              -- those bytes, compressed like payloads
+                      size INTEGER NOT NULL CHECK (size >= 0),
+                      last_rowid INTEGER NOT NULL,      -- the newest call using it; retention drops the unused
+                      message_id INTEGER                -- compressed against this message's normalized JSON
+                    )
+                    """)
+            try db.execute(
+                sql: """
+                    INSERT INTO fragments_v14 (id, hash, bytes, size, last_rowid, message_id)
+                    SELECT id, hash, bytes, size, last_rowid, message_id FROM fragments ORDER BY id
+                    """)
+            try db.execute(sql: "DROP TABLE fragments")
+            try db.execute(sql: "ALTER TABLE fragments_v14 RENAME TO fragments")
+            for (table, keys) in [("messages", "message_keys"), ("fragments", "fragment_keys")] {
+                try db.execute(
+                    sql: """
+                        CREATE TABLE \(keys) (
+                          hash BLOB PRIMARY KEY NOT NULL,   -- a row's hash, for rows up to content_keys.merged_through
+                          id INTEGER NOT NULL               -- its id in \(table)
+                        ) WITHOUT ROWID
+                        """)
+                try db.execute(sql: "INSERT OR IGNORE INTO \(keys) (hash, id) SELECT hash, id FROM \(table) ORDER BY hash")
+            }
+            try db.execute(
+                sql: """
+                    CREATE TABLE content_keys (
+                      name TEXT PRIMARY KEY NOT NULL,   -- messages, fragments
+                      merged_through INTEGER NOT NULL   -- rows up to this id have their key in message_keys / fragment_keys
+                    ) WITHOUT ROWID
+                    """)
+            try db.execute(
+                sql: """
+                    INSERT INTO content_keys (name, merged_through) VALUES
+                      ('messages', (SELECT coalesce(max(id), 0) FROM messages)),
+                      ('fragments', (SELECT coalesce(max(id), 0) FROM fragments))
+                    """)
+        }
         return migrator
     }
 

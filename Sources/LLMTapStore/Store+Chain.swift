@@ -254,6 +254,16 @@ extension Store {
                     return report
                 }
             }
+            // Their keys (`ContentKeys`) must name rows that have that hash.
+            for (table, keys) in [("messages", "message_keys"), ("fragments", "fragment_keys")] {
+                if let hash = try Data.fetchOne(
+                    db,
+                    sql: "SELECT k.hash FROM \(keys) k LEFT JOIN \(table) t ON t.id = k.id WHERE t.hash IS NOT k.hash LIMIT 1")
+                {
+                    report.broken = ("\(table.dropLast()) " + Hex.string(hash), 0, "a stored \(table.dropLast())'s key was changed")
+                    return report
+                }
+            }
             return report
         }
     }

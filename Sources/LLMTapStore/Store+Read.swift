@@ -36,7 +36,15 @@ extension Store {
     /// A request body from its template and the fragments it names (format 1) or its
     /// `fragmentIDs` (format 2).
     static func assemble(_ template: [UInt8], fragmentIDs: [Int64], size: Int, db: Database) throws -> [UInt8] {
-        let byHash = try db.cachedStatement(sql: "SELECT bytes, size, message_id FROM fragments WHERE hash = ?")
+        // Format 1 was written before `fragment_keys` existed: its fragments have their keys there.
+        // Newer rows (above the merge point) are a range of the table to look through.
+        let byHash = try db.cachedStatement(
+            sql: """
+                SELECT bytes, size, message_id FROM fragments WHERE id = coalesce(
+                  (SELECT id FROM fragment_keys WHERE hash = ?1),
+                  (SELECT id FROM fragments WHERE hash = ?1
+                     AND id > (SELECT merged_through FROM content_keys WHERE name = 'fragments')))
+                """)
         let byID = try db.cachedStatement(sql: "SELECT bytes, size, message_id FROM fragments WHERE id = ?")
         var body: [UInt8] = []
         body.reserveCapacity(size)

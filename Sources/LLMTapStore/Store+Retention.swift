@@ -86,9 +86,13 @@ extension Store {
     /// writer's slack (`FragmentCache`), so only those that far behind go.
     func dropFragments(usedOnlyBefore rowID: Int64) async throws {
         try await pool.write { db in
+            let before = rowID - fragmentCache.slack
             try db.execute(
-                sql: "DELETE FROM fragments WHERE last_rowid < ?", arguments: [rowID - fragmentCache.slack])
+                sql: "DELETE FROM fragment_keys WHERE (hash, id) IN (SELECT hash, id FROM fragments WHERE last_rowid < ?)",
+                arguments: [before])
+            try db.execute(sql: "DELETE FROM fragments WHERE last_rowid < ?", arguments: [before])
         }
+        fragmentKeys.invalidate()  // the writer's map may name some of them
         try await reclaimSpace()
     }
 

@@ -64,25 +64,27 @@ extension Store {
         }
     }
 
-    static func nodePath(_ thread: Thread, db: Database, cache: NodeCache) throws -> (context: [Int64], reply: Int64?) {
+    static func nodePath(
+        _ thread: Thread, db: Database, cache: NodeCache, keys: ContentKeys
+    ) throws -> (context: [Int64], reply: Int64?) {
         var parent: Int64 = 0
         var parentIsNew = false
         var path: [Int64] = []
         path.reserveCapacity(thread.messages.count)
         for message in thread.messages {
-            (parent, parentIsNew) = try node(parent: parent, parentIsNew: parentIsNew, message, db: db, cache: cache)
+            (parent, parentIsNew) = try node(parent: parent, parentIsNew: parentIsNew, message, db: db, cache: cache, keys: keys)
             path.append(parent)
         }
         let reply = try thread.reply.map {
-            try node(parent: parent, parentIsNew: parentIsNew, $0, db: db, cache: cache).id
+            try node(parent: parent, parentIsNew: parentIsNew, $0, db: db, cache: cache, keys: keys).id
         }
         return (path, reply)
     }
 
     private static func node(
-        parent: Int64, parentIsNew: Bool, _ message: HashedMessage, db: Database, cache: NodeCache
+        parent: Int64, parentIsNew: Bool, _ message: HashedMessage, db: Database, cache: NodeCache, keys: ContentKeys
     ) throws -> (id: Int64, isNew: Bool) {
-        let (messageID, messageIsNew) = try self.messageID(message, db: db, cache: cache)
+        let (messageID, messageIsNew) = try self.messageID(message, db: db, cache: cache, keys: keys)
         let key = NodeCache.NodeKey(parent: parent, message: messageID)
         if let id = cache.node(key) { return (id, false) }
         // A node created in this very walk has no children yet, and a message stored just now
@@ -103,30 +105,20 @@ extension Store {
 
     /// - Returns: also whether this call stored it.
     private static func messageID(
-        _ message: HashedMessage, db: Database, cache: NodeCache
+        _ message: HashedMessage, db: Database, cache: NodeCache, keys: ContentKeys
     ) throws -> (id: Int64, isNew: Bool) {
         if let id = cache.message(message.hash) { return (id, false) }
-        let find = try db.cachedStatement(sql: "SELECT id FROM messages WHERE hash = ?")
-        var stored: (id: Int64, isNew: Bool)?
-        if let compressed = message.compressed {
-            // Compressed ahead because no call had it: most likely new, so store it first and
-            // look only if that found it there (a lookup that finds nothing was ~a third of
-            // threading's time on one-turn calls).
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO messages (hash, message) VALUES (?, ?)")
-                .run([message.hash.data.databaseValue, compressed.databaseValue])
-            if db.changesCount > 0 { stored = (db.lastInsertedRowID, true) }
+        if let id = try keys.find(message.hash, db: db) {
+            cache.set(message: message.hash, id)
+            return (id, false)
         }
-        if stored == nil, let existing = try Int64.fetchOne(find, arguments: [message.hash.data]) {
-            stored = (existing, false)
-        }
-        if stored == nil {
-            let compressed = try message.compressed ?? PayloadCodec.compressPiece(message.message.canonicalBytes)
-            try db.cachedStatement(sql: "INSERT INTO messages (hash, message) VALUES (?, ?)")
-                .run([message.hash.data.databaseValue, compressed.databaseValue])
-            stored = (db.lastInsertedRowID, true)
-        }
-        cache.set(message: message.hash, stored!.id)
-        return stored!
+        let compressed = try message.compressed ?? PayloadCodec.compressPiece(message.message.canonicalBytes)
+        try db.cachedStatement(sql: "INSERT INTO messages (hash, message) VALUES (?, ?)")
+            .run([message.hash.data.databaseValue, compressed.databaseValue])
+        let id = db.lastInsertedRowID
+        keys.added(message.hash, id: id)
+        cache.set(message: message.hash, id)
+        return (id, true)
     }
 
     /// The session this context continues, if any (see the rules above).

@@ -134,105 +134,108 @@ extension Store {
     /// - Returns: the sessions threading assigned, by call id.
     @discardableResult
     func write(_ batch: PreparedBatch) async throws -> [String: String] {
+        do {
+            return try await pool.write { db in try self.write(batch, db) }
+        } catch {
+            // Rolled back: the ids this write handed out are not in the database, and the next
+            // write would give them to other rows. Forget them.
+            messageKeys.invalidate()
+            fragmentKeys.invalidate()
+            nodeCache.removeAll()
+            fragmentCache.removeAll()
+            throw error
+        }
+    }
+
+    private func write(_ batch: PreparedBatch, _ db: Database) throws -> [String: String] {
         let nodes = nodeCache
         let fragmentsStored = fragmentCache
-        return try await pool.write { db in
-            var assigned: [String: String] = [:]
-            var head = try AuditChain.head(db)
-            var sums = BatchSums()
-            let insertCall = try db.cachedStatement(sql: Self.insertCall)
-            let insertPayload = try db.cachedStatement(sql: Self.insertPayload)
-            let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
-            let insertSearch = try db.cachedStatement(
-                sql: "INSERT INTO calls_fts (rowid, chat_input, output) VALUES (?, ?, ?)")
-            let findFragment = try db.cachedStatement(sql: "SELECT id FROM fragments WHERE hash = ?")
-            let touchFragment = try db.cachedStatement(
-                sql: "UPDATE fragments SET last_rowid = max(last_rowid, ?) WHERE id = ?")
-            let insertFragment = try db.cachedStatement(
-                sql: "INSERT INTO fragments (hash, bytes, size, last_rowid, message_id) VALUES (?, ?, ?, ?, ?)")
-            let insertNewFragment = try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO fragments (hash, bytes, size, last_rowid, message_id) VALUES (?, ?, ?, ?, ?)")
-            let findMessage = try db.cachedStatement(sql: "SELECT id FROM messages WHERE hash = ?")
-            // Stores a fragment; nil when `statement` ignored it (it is there).
-            func store(_ fragment: PreparedFragment, at rowID: Int64, with statement: Statement) throws -> Int64? {
-                // Its message was stored by this call's threading above, at the latest.
-                let message = try fragment.message.flatMap {
-                    try nodes.message($0) ?? Int64.fetchOne(findMessage, arguments: [$0.data])
-                }
-                let compressed =
-                    try (fragment.message == nil || message != nil ? fragment.compressed : nil)
-                    ?? PayloadCodec.compressPiece(Array(fragment.raw))
-                try statement.run([
-                    fragment.hash.data.databaseValue, compressed.databaseValue, fragment.raw.count.databaseValue,
-                    rowID.databaseValue, message.databaseValue,
-                ])
-                return db.changesCount > 0 ? db.lastInsertedRowID : nil
-            }
-            for call in batch.calls {
-                var values = call.values
-                if let thread = call.thread {
-                    let path = try Self.nodePath(thread, db: db, cache: nodes)
-                    values[Self.Position.contextNode] = path.context.last!.databaseValue
-                    values[Self.Position.replyNode] = path.reply.databaseValue
-                    if call.needsSession {
-                        let session = try Self.findSession(path: path.context, key: call.keyFingerprint, db: db) ?? call.id
-                        assigned[call.id] = session
-                        values[Self.Position.sessionID] = session.databaseValue
-                        values[Self.Position.sessionSource] = "auto".databaseValue
-                    }
-                }
-                let link = AuditChain.link(
-                    previous: head, values: values,
-                    payloadDigest: call.payloadDigest,
-                    textSources: call.textSources)
-                values[Self.Position.chainHash] = link.databaseValue
-                try insertCall.run(values)
-                guard db.changesCount > 0 else { continue }
-                head = link
-                sums.add(values)
-                let rowID = db.lastInsertedRowID
-                var fragmentIDs: [Int64] = []
-                fragmentIDs.reserveCapacity(call.fragments.count)
-                for fragment in call.fragments {
-                    // `last_rowid`: the newest call that uses it, give or take the cache's slack;
-                    // retention frees fragments no kept call uses.
-                    let cached = fragmentsStored.entry(fragment.hash)
-                    if let cached, rowID - cached.lastRowID < fragmentsStored.slack {
-                        fragmentIDs.append(cached.id)
-                        continue
-                    }
-                    var id: Int64?
-                    if cached == nil, fragment.compressed != nil {
-                        // Compressed ahead because no call had it: most likely new, so stored first
-                        // and looked up only if it was there.
-                        id = try store(fragment, at: rowID, with: insertNewFragment)
-                    }
-                    if id == nil {
-                        id = try cached?.id ?? Int64.fetchOne(findFragment, arguments: [fragment.hash.data])
-                        if let known = id {
-                            try touchFragment.run([rowID.databaseValue, known.databaseValue])
-                            if db.changesCount == 0 { id = nil }  // retention dropped it since
-                        }
-                    }
-                    if id == nil { id = try store(fragment, at: rowID, with: insertFragment) }
-                    fragmentsStored.stored(fragment.hash, id: id!, at: rowID)
-                    fragmentIDs.append(id!)
-                }
-                if var payload = call.payload {
-                    if !fragmentIDs.isEmpty { payload[8] = Data(PayloadFragments.encode(ids: fragmentIDs)).databaseValue }
-                    // The row is keyed by the call's rowid; the call's id and the encoding are
-                    // digested (above) but not stored again.
-                    payload[1] = rowID.databaseValue
-                    try insertPayload.run(payload.dropFirst())
-                }
-                for (key, value) in call.tags { try insertTag.run([call.id.databaseValue, key.databaseValue, value.databaseValue]) }
-                if call.chatInput != nil || call.output != nil {
-                    try insertSearch.run([rowID.databaseValue, call.chatInput.databaseValue, call.output.databaseValue])
-                }
-            }
-            try sums.write(db)
-            return assigned
+        try messageKeys.sync(db)
+        try fragmentKeys.sync(db)
+        var assigned: [String: String] = [:]
+        var head = try AuditChain.head(db)
+        var sums = BatchSums()
+        let insertCall = try db.cachedStatement(sql: Self.insertCall)
+        let insertPayload = try db.cachedStatement(sql: Self.insertPayload)
+        let insertTag = try db.cachedStatement(sql: "INSERT OR REPLACE INTO tags (call_id, key, value) VALUES (?, ?, ?)")
+        let insertSearch = try db.cachedStatement(
+            sql: "INSERT INTO calls_fts (rowid, chat_input, output) VALUES (?, ?, ?)")
+        let touchFragment = try db.cachedStatement(
+            sql: "UPDATE fragments SET last_rowid = max(last_rowid, ?) WHERE id = ?")
+        let insertFragment = try db.cachedStatement(
+            sql: "INSERT INTO fragments (hash, bytes, size, last_rowid, message_id) VALUES (?, ?, ?, ?, ?)")
+        func store(_ fragment: PreparedFragment, at rowID: Int64) throws -> Int64 {
+            // Its message was stored by this call's threading above, at the latest.
+            let message = try fragment.message.flatMap { try nodes.message($0) ?? messageKeys.find($0, db: db) }
+            let compressed =
+                try (fragment.message == nil || message != nil ? fragment.compressed : nil)
+                ?? PayloadCodec.compressPiece(Array(fragment.raw))
+            try insertFragment.run([
+                fragment.hash.data.databaseValue, compressed.databaseValue, fragment.raw.count.databaseValue,
+                rowID.databaseValue, message.databaseValue,
+            ])
+            let id = db.lastInsertedRowID
+            fragmentKeys.added(fragment.hash, id: id)
+            return id
         }
+        for call in batch.calls {
+            var values = call.values
+            if let thread = call.thread {
+                let path = try Self.nodePath(thread, db: db, cache: nodes, keys: messageKeys)
+                values[Self.Position.contextNode] = path.context.last!.databaseValue
+                values[Self.Position.replyNode] = path.reply.databaseValue
+                if call.needsSession {
+                    let session = try Self.findSession(path: path.context, key: call.keyFingerprint, db: db) ?? call.id
+                    assigned[call.id] = session
+                    values[Self.Position.sessionID] = session.databaseValue
+                    values[Self.Position.sessionSource] = "auto".databaseValue
+                }
+            }
+            let link = AuditChain.link(
+                previous: head, values: values,
+                payloadDigest: call.payloadDigest,
+                textSources: call.textSources)
+            values[Self.Position.chainHash] = link.databaseValue
+            try insertCall.run(values)
+            guard db.changesCount > 0 else { continue }
+            head = link
+            sums.add(values)
+            let rowID = db.lastInsertedRowID
+            var fragmentIDs: [Int64] = []
+            fragmentIDs.reserveCapacity(call.fragments.count)
+            for fragment in call.fragments {
+                // `last_rowid`: the newest call that uses it, give or take the cache's slack;
+                // retention frees fragments no kept call uses.
+                let cached = fragmentsStored.entry(fragment.hash)
+                if let cached, rowID - cached.lastRowID < fragmentsStored.slack {
+                    fragmentIDs.append(cached.id)
+                    continue
+                }
+                var id = try cached?.id ?? fragmentKeys.find(fragment.hash, db: db)
+                if let known = id {
+                    try touchFragment.run([rowID.databaseValue, known.databaseValue])
+                    if db.changesCount == 0 { id = nil }  // retention dropped it since
+                }
+                let stored = try id ?? store(fragment, at: rowID)
+                fragmentsStored.stored(fragment.hash, id: stored, at: rowID)
+                fragmentIDs.append(stored)
+            }
+            if var payload = call.payload {
+                if !fragmentIDs.isEmpty { payload[8] = Data(PayloadFragments.encode(ids: fragmentIDs)).databaseValue }
+                // The row is keyed by the call's rowid; the call's id and the encoding are
+                // digested (above) but not stored again.
+                payload[1] = rowID.databaseValue
+                try insertPayload.run(payload.dropFirst())
+            }
+            for (key, value) in call.tags { try insertTag.run([call.id.databaseValue, key.databaseValue, value.databaseValue]) }
+            if call.chatInput != nil || call.output != nil {
+                try insertSearch.run([rowID.databaseValue, call.chatInput.databaseValue, call.output.databaseValue])
+            }
+        }
+        try sums.write(db)
+        try messageKeys.mergeIfDue(db)
+        try fragmentKeys.mergeIfDue(db)
+        return assigned
     }
 
     /// Prepares and writes a batch (spool replays, `llmtap import`, tests); calls already present are left alone.

@@ -14,6 +14,9 @@ public final class Store: Sendable {
     let nodeCache = NodeCache()
     /// Hashes of request fragments known to be stored (a hint: the write checks).
     let fragmentCache: FragmentCache
+    /// How the writer finds a stored message or fragment by its hash.
+    let messageKeys: ContentKeys
+    let fragmentKeys: ContentKeys
 
     /// Opens (creating if needed) and migrates the database at `path`.
     /// - Parameters:
@@ -23,11 +26,16 @@ public final class Store: Sendable {
     ///     call survives a power loss too, not only a crash of llmtap.
     ///   - fragmentSlack: how many calls a request fragment's `last_rowid` may lag behind
     ///     before the writer rewrites it (see `FragmentCache`).
-    public init(path: String, busyTimeout: TimeInterval = 0.25, fullSync: Bool = false, fragmentSlack: Int64 = 100_000)
-        throws
-    {
+    ///   - keysMergedAt: how many new messages (and fragments) the writer finds through its
+    ///     memory before it writes their keys (`ContentKeys`).
+    public init(
+        path: String, busyTimeout: TimeInterval = 0.25, fullSync: Bool = false, fragmentSlack: Int64 = 100_000,
+        keysMergedAt: Int = ContentKeys.defaultMergeAt
+    ) throws {
         self.path = path
         fragmentCache = FragmentCache(slack: fragmentSlack)
+        messageKeys = ContentKeys(table: "messages", keys: "message_keys", mergeAt: keysMergedAt)
+        fragmentKeys = ContentKeys(table: "fragments", keys: "fragment_keys", mergeAt: keysMergedAt)
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
@@ -75,6 +83,8 @@ public final class Store: Sendable {
         opened.withLock { $0 = (pool, FileIdentity(path: path)) }
         nodeCache.removeAll()
         fragmentCache.removeAll()
+        messageKeys.invalidate()
+        fragmentKeys.invalidate()
     }
 
     /// The schema as `schema.sql` holds it: every CREATE statement in creation order.

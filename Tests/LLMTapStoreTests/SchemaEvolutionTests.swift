@@ -60,7 +60,7 @@ struct SchemaEvolutionTests {
             try store.appliedMigrations() == [
                 "v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums",
                 "v6-request-fragments", "v7-stats-sketches", "v8-compressed-messages", "v9-fragment-ids", "v10-text-once",
-                "v11-fragments-against-messages", "v12-search-terms-only", "v13-payloads-by-rowid",
+                "v11-fragments-against-messages", "v12-search-terms-only", "v13-payloads-by-rowid", "v14-content-keys",
             ])
         let old = try #require(try store.call(id: "old-1"))
         #expect(old.output == "hi there" && old.context == .string("hello") && old.tags == ["team": "a"])
@@ -82,10 +82,16 @@ struct SchemaEvolutionTests {
         let stats = try store.stats(filter: CallFilter())
         #expect(stats.map(\.model) == ["gpt-4o-mini"] && stats.first?.requests == 2)
         #expect(stats.first?.latency.map { abs($0.p50 - 0.25) < 0.0025 } == true)
+        // The old messages' keys moved to `message_keys` (v14): a new call with that context stores
+        // only its reply.
+        let messageRows = { try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM messages")! } }
+        #expect(try await messageRows() == 2)
+        try await store.insert([chatRecord(turns: ["Capital of France?"], reply: "Paris.")])
+        #expect(try await messageRows() == 3)
         // New calls chain after it; the old call is reported as written before the chain.
         try await store.insert([sampleRecord(1)])
         let report = try store.verifyChain()
-        #expect(report.unchained == 2 && report.verified == 1 && report.broken == nil)
+        #expect(report.unchained == 2 && report.verified == 2 && report.broken == nil)
         #expect(try store.integrityCheck() == "ok")
     }
 

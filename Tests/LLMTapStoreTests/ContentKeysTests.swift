@@ -1,0 +1,113 @@
+import Foundation
+import GRDB
+import LLMTapCore
+@testable import LLMTapStore
+import Testing
+
+/// Messages and fragments found by hash through the writer's memory and the keys it moves to
+/// `message_keys` / `fragment_keys` (`ContentKeys`).
+struct ContentKeysTests {
+    /// A threaded session: its context recorded, so its messages are stored (and its request's
+    /// fragments compressed against them).
+    static func threaded(_ name: String, turns: Int, createdAt: Double) -> [CallRecord] {
+        var calls = FragmentTests.session(name, turns: turns, createdAt: createdAt)
+        for index in calls.indices { calls[index].context = JSONValue.parse(calls[index].requestBody)?["messages"] }
+        return calls
+    }
+
+    /// The distinct messages of these calls' contexts and replies.
+    static func distinctMessages(_ calls: [CallRecord]) -> Int {
+        Set(calls.flatMap { call in
+            (call.context?.arrayValue ?? []).map { Store.HashedMessage($0).hash }
+                + [Conversation.reply(output: call.output, toolCalls: call.toolCalls).map { Store.HashedMessage($0).hash }].compactMap { $0 }
+        }).count
+    }
+
+    /// Rows, distinct hashes, and keys in the keys table, of `messages` or `fragments`.
+    static func counts(_ store: Store, _ table: String, _ keys: String) async throws -> (rows: Int, distinct: Int, keys: Int) {
+        try await store.pool.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)")!,
+             try Int.fetchOne(db, sql: "SELECT count(DISTINCT hash) FROM \(table)")!,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM \(keys)")!)
+        }
+    }
+
+    @Test func everyRowIsFoundBeforeAndAfterItsKeyMovesAndAfterARestart() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        var store = try Store(path: directory.databasePath, keysMergedAt: 10)
+        let first = Self.threaded("a", turns: 12, createdAt: 1_700_000_000)
+        for start in stride(from: 0, to: first.count, by: 3) { try await store.insert(Array(first[start..<start + 3])) }
+        var messages = try await Self.counts(store, "messages", "message_keys")
+        var fragments = try await Self.counts(store, "fragments", "fragment_keys")
+        // Each stored once, most keys moved.
+        let expected = Self.distinctMessages(first)
+        #expect(expected > 20 && messages.rows == expected && messages.distinct == expected)
+        #expect(messages.keys >= 10 && messages.keys + store.messageKeys.recentCount == expected)
+        #expect(fragments.rows == fragments.distinct && fragments.keys >= 10)
+        #expect(fragments.keys + store.fragmentKeys.recentCount == fragments.rows)
+        let merged = try await store.pool.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT name, merged_through FROM content_keys").map {
+                ($0[0] as String, $0[1] as Int64)
+            })
+        }
+        #expect(merged["messages"]! >= 10 && merged["fragments"]! >= 10)
+
+        // The same conversation goes on in a new process: the whole history again, two new turns.
+        try store.close()
+        store = try Store(path: directory.databasePath, keysMergedAt: 10)
+        #expect(store.messageKeys.recentCount == 0)  // read back on the first write
+        let more = Array(Self.threaded("a", turns: 14, createdAt: 1_700_000_000).suffix(2))
+        try await store.insert(more)
+        messages = try await Self.counts(store, "messages", "message_keys")
+        fragments = try await Self.counts(store, "fragments", "fragment_keys")
+        #expect(messages.rows == Self.distinctMessages(first + more) && messages.distinct == messages.rows)
+        #expect(messages.rows > expected)
+        #expect(fragments.rows == fragments.distinct)
+        for call in first + more {
+            let stored = try #require(try store.call(id: call.id))
+            #expect(stored.requestBody == call.requestBody && stored.context == call.context)
+        }
+        #expect(try store.verifyChain().broken == nil)
+    }
+
+    /// A write that fails part-way rolls back the messages it stored; the ids it handed out go
+    /// to the next rows written. The writer must not keep them.
+    @Test func aFailedWriteLeavesNoIdBehind() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        let a = Self.threaded("a", turns: 2, createdAt: 1_700_000_000)
+        let b = Self.threaded("b", turns: 2, createdAt: 1_700_000_100)
+        let c = Self.threaded("c", turns: 2, createdAt: 1_700_000_200)
+        try await store.insert(a)
+        try await store.pool.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON payloads BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        }
+        await #expect(throws: DatabaseError.self) { try await store.insert(b) }
+        try await store.pool.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+        try await store.insert(c)  // takes the ids b's messages had for a moment
+        try await store.insert(b)
+        for call in a + b + c { #expect(try store.call(id: call.id)?.context == call.context) }
+        let messages = try await Self.counts(store, "messages", "message_keys")
+        #expect(messages.rows == messages.distinct)
+        #expect(try store.verifyChain().broken == nil)
+    }
+
+    @Test func verifyCatchesAKeyPointedElsewhere() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath, keysMergedAt: 4)
+        try await store.insert(Self.threaded("a", turns: 4, createdAt: 1_700_000_000))
+        #expect(try store.verifyChain().broken == nil)
+        try await store.pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE message_keys SET id = (SELECT max(id) FROM messages)
+                    WHERE hash = (SELECT hash FROM message_keys WHERE id != (SELECT max(id) FROM messages) LIMIT 1)
+                    """)
+            #expect(db.changesCount == 1)
+        }
+        #expect(try store.verifyChain().broken?.reason == "a stored message's key was changed")
+    }
+}
