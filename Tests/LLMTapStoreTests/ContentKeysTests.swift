@@ -110,4 +110,46 @@ struct ContentKeysTests {
         }
         #expect(try store.verifyChain().broken?.reason == "a stored message's key was changed")
     }
+
+    /// The filter is read from the keys table a slice per write; until it holds them all, every
+    /// lookup goes to the table. Then it answers for hashes never stored, and only for them.
+    @Test func theFilterFillsInSlicesAndNeverHidesAStoredKey() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        let stored = (0..<20).map { Hash16(of: Array("stored \($0)".utf8)) }
+        try await store.pool.write { db in
+            for (n, hash) in stored.enumerated() {
+                try db.execute(sql: "INSERT INTO messages (id, hash, message) VALUES (?, ?, x'00')", arguments: [n + 1, hash.data])
+            }
+            // The first 15 merged, the rest newer.
+            try db.execute(sql: "INSERT INTO message_keys SELECT hash, id FROM messages WHERE id <= 15")
+            try db.execute(sql: "UPDATE content_keys SET merged_through = 15 WHERE name = 'messages'")
+        }
+        let keys = ContentKeys(table: "messages", keys: "message_keys", filterSlice: 4)
+        var slices = 0
+        while !keys.filterComplete {
+            try await store.pool.write { db in
+                try keys.sync(db)
+                for (n, hash) in stored.enumerated() { #expect(try keys.find(hash, db: db) == Int64(n + 1)) }
+            }
+            slices += 1
+        }
+        #expect(slices == 4)  // 15 keys, 4 a slice
+        #expect(keys.recentCount == 5)
+        let never = (0..<2_000).map { Hash16(of: Array("never \($0)".utf8)) }
+        let misses = try await store.pool.read { db in
+            never.filter { hash in (try? Int64.fetchOne(db, sql: "SELECT 1 FROM message_keys WHERE hash = ?", arguments: [hash.data])) == nil }
+        }
+        #expect(misses.count == never.count)
+        try await store.pool.write { db in
+            try keys.sync(db)
+            for hash in never { #expect(try keys.find(hash, db: db) == nil) }
+            for (n, hash) in stored.enumerated() { #expect(try keys.find(hash, db: db) == Int64(n + 1)) }
+        }
+        var filter = KeyFilter(capacity: 0)
+        for hash in stored { filter.insert(hash) }
+        #expect(stored.allSatisfy { filter.mayContain($0) })
+        #expect(never.filter { filter.mayContain($0) }.count < 20)  // false "maybe": under 1 %
+    }
 }
