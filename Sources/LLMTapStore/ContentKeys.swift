@@ -144,9 +144,13 @@ public final class ContentKeys: Sendable {
         }
     }
 
-    /// The write failed and rolled back: read the keys again before the next one.
+    /// The write failed and rolled back, or the database was opened afresh: read the keys
+    /// again before the next write, and fill the filter again.
     func invalidate() {
-        state.withLock { $0.loaded = false }
+        state.withLock { s in
+            s.loaded = false
+            s.filter.through = -1
+        }
     }
 
     /// Keys held in memory (tests, the bench).
