@@ -41,7 +41,8 @@ public final class ContentKeys: Sendable {
         /// False until read from the database, and after a write that failed (its rows rolled
         /// back; the map may hold them).
         var loaded = false
-        var filter = KeyFilter(capacity: 0)
+        /// Nil: to be read from the table afresh.
+        var filter: KeyFilter?
     }
 
     private let state: Mutex<State>
@@ -85,31 +86,41 @@ public final class ContentKeys: Sendable {
         try fillFilter(db, mergedThrough: mergedThrough)
     }
 
-    /// Starts the filter over when it does not cover the keys table as it is (first use, keys
-    /// merged by another process or by a write that rolled back, more keys than it was sized
-    /// for), and reads the next slice of the table into it until it is complete.
+    /// Brings the filter up to the keys table: started over on first use, for another file, or
+    /// when the table outgrew it (then read from the table a slice per write until complete);
+    /// keys another process merged since are read from the rows they name (an id range).
+    /// A merge that rolled back left keys the table lacks: a few needless lookups, no harm.
     private func fillFilter(_ db: Database, mergedThrough: Int64) throws {
-        let cursor: Data? = state.withLock { s in
-            if s.filter.through != mergedThrough || mergedThrough > s.filter.capacity {
+        let (cursor, missed): (Data?, Int64?) = state.withLock { s in
+            if s.filter == nil || mergedThrough > s.filter!.capacity {
                 s.filter = KeyFilter(capacity: mergedThrough * 2)
-                s.filter.through = mergedThrough
+                s.filter!.through = mergedThrough
             }
-            return s.filter.complete ? nil : s.filter.cursor ?? Data()
+            let missed = s.filter!.through < mergedThrough ? s.filter!.through : nil
+            s.filter!.through = mergedThrough
+            return (s.filter!.complete ? nil : s.filter!.cursor ?? Data(), missed)
+        }
+        if let missed {
+            let hashes = try Data.fetchAll(
+                db, sql: "SELECT hash FROM \(table) WHERE id > ? AND id <= ?", arguments: [missed, mergedThrough])
+            state.withLock { s in for hash in hashes { if let key = Hash16(bytes: hash) { s.filter!.insert(key) } } }
         }
         guard let cursor else { return }
         let slice = try Data.fetchAll(
             db.cachedStatement(sql: "SELECT hash FROM \(keys) WHERE hash > ? ORDER BY hash LIMIT ?"),
             arguments: [cursor, filterSlice])
         state.withLock { s in
-            for hash in slice { if let key = Hash16(bytes: hash) { s.filter.insert(key) } }
-            s.filter.cursor = slice.last ?? cursor
-            s.filter.complete = slice.count < filterSlice
+            for hash in slice { if let key = Hash16(bytes: hash) { s.filter!.insert(key) } }
+            s.filter!.cursor = slice.last ?? cursor
+            s.filter!.complete = slice.count < filterSlice
         }
     }
 
     /// The id of the row with this hash, if one is stored.
     func find(_ hash: Hash16, db: Database) throws -> Int64? {
-        let (recent, absent) = state.withLock { ($0.recent[hash], $0.filter.complete && !$0.filter.mayContain(hash)) }
+        let (recent, absent) = state.withLock { s in
+            (s.recent[hash], s.filter.map { $0.complete && !$0.mayContain(hash) } ?? false)
+        }
         if let recent { return recent }
         if absent { return nil }
         return try Int64.fetchOne(
@@ -136,27 +147,28 @@ public final class ContentKeys: Sendable {
         try db.execute(
             sql: "UPDATE content_keys SET merged_through = ? WHERE name = ?", arguments: [through, table])
         state.withLock { s in
-            for key in s.recent.keys { s.filter.insert(key) }
-            s.filter.through = through
+            for key in s.recent.keys { s.filter?.insert(key) }
+            s.filter?.through = through
             s.recent.removeAll(keepingCapacity: true)
             s.mergedThrough = through
             s.lastID = max(s.lastID, through)
         }
     }
 
-    /// The write failed and rolled back, or the database was opened afresh: read the keys
-    /// again before the next write, and fill the filter again.
-    func invalidate() {
+    /// The write failed and rolled back (the map may hold its rows), or the database was
+    /// opened afresh (`fileChanged`: the filter was another file's): read them again before
+    /// the next write.
+    func invalidate(fileChanged: Bool = false) {
         state.withLock { s in
             s.loaded = false
-            s.filter.through = -1
+            if fileChanged { s.filter = nil }
         }
     }
 
     /// Keys held in memory (tests, the bench).
     var recentCount: Int { state.withLock { $0.recent.count } }
     /// Whether the filter holds every key of the table (tests).
-    var filterComplete: Bool { state.withLock { $0.filter.complete } }
+    var filterComplete: Bool { state.withLock { $0.filter?.complete ?? false } }
 }
 
 /// A Bloom filter of a keys table's hashes: "not there" for sure, "maybe" otherwise. The keys

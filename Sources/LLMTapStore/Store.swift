@@ -83,8 +83,8 @@ public final class Store: Sendable {
         opened.withLock { $0 = (pool, FileIdentity(path: path)) }
         nodeCache.removeAll()
         fragmentCache.removeAll()
-        messageKeys.invalidate()
-        fragmentKeys.invalidate()
+        messageKeys.invalidate(fileChanged: true)
+        fragmentKeys.invalidate(fileChanged: true)
     }
 
     /// The schema as `schema.sql` holds it: every CREATE statement in creation order.

@@ -152,4 +152,29 @@ struct ContentKeysTests {
         #expect(stored.allSatisfy { filter.mayContain($0) })
         #expect(never.filter { filter.mayContain($0) }.count < 20)  // false "maybe": under 1 %
     }
+
+    /// Another process (`llmtap import` beside `llmtap serve`) stores and merges keys: the
+    /// first writer's map and filter take them in before its next write stores anything.
+    @Test func keysAnotherProcessMergedAreFound() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let mergedThrough = { (store: Store) in
+            try await store.pool.read { db in try Int64.fetchOne(db, sql: "SELECT merged_through FROM content_keys WHERE name = 'messages'")! }
+        }
+        let a = Self.threaded("a", turns: 3, createdAt: 1_700_000_000)
+        let b = Self.threaded("b", turns: 6, createdAt: 1_700_000_100)
+        let first = try Store(path: directory.databasePath, keysMergedAt: 4)
+        try await first.insert(a)
+        #expect(first.messageKeys.filterComplete)
+        let before = try await mergedThrough(first)
+        let second = try Store(path: directory.databasePath, keysMergedAt: 4)
+        try await second.insert(Array(b.prefix(3)))
+        #expect(try await mergedThrough(second) > before)
+        // The first goes on with b's conversation: its earlier messages are found, not stored again.
+        try await first.insert(Array(b.suffix(3)))
+        let messages = try await Self.counts(first, "messages", "message_keys")
+        #expect(messages.rows == Self.distinctMessages(a + b) && messages.distinct == messages.rows)
+        for call in b { #expect(try first.call(id: call.id)?.context == call.context) }
+        #expect(try first.verifyChain().broken == nil)
+    }
 }
