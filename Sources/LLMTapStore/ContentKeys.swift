@@ -63,7 +63,7 @@ public final class ContentKeys: Sendable {
 
     /// Reads the keys above the merge point back from the database when the map may not match
     /// it: first use, a failed write, or rows written by another process (`llmtap import`
-    /// while llmtap serves). Two lookups when it does.
+    /// while llmtap serves). When nothing changed it costs two lookups.
     func sync(_ db: Database) throws {
         let mergedThrough =
             try Int64.fetchOne(
