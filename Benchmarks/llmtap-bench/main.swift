@@ -68,6 +68,20 @@ let records: [CallRecord] =
     }
 let requestBytes = records.reduce(0) { $0 + $1.requestBody.count + $1.responseBody.count }
 
+/// Bytes this process has handed to `write`/`pwrite` and taken from `read`/`pread` (Linux's
+/// `/proc/self/io`; nil elsewhere): what the database costs in I/O beyond what it keeps.
+func ioBytes() -> (written: Int, read: Int)? {
+    guard let text = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return nil }
+    var fields: [Substring: Int] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: ":")
+        if parts.count == 2 { fields[parts[0]] = Int(parts[1].trimmingCharacters(in: .whitespaces)) }
+    }
+    guard let written = fields["wchar"], let read = fields["rchar"] else { return nil }
+    return (written, read)
+}
+
+let ioBefore = ioBytes()
 for r in records { recorder.submit(r) }
 let clock = ContinuousClock()
 let start = clock.now
@@ -94,3 +108,7 @@ print("spooled/dropped  \(stats.spooled)/\(stats.dropped)")
 print("raw bytes/call   \(requestBytes / calls)")
 print("disk bytes/call  \(diskBytes / calls) (database, WAL checkpointed)")
 print("disk / raw       \(String(format: "%.1f", 100 * Double(diskBytes) / Double(max(requestBytes, 1)))) %")
+if let before = ioBefore, let after = ioBytes() {
+    // The log, the checkpoints and the final checkpoint at close; reads the page cache missed.
+    print("I/O bytes/call   \((after.written - before.written) / calls) written, \((after.read - before.read) / calls) read")
+}
