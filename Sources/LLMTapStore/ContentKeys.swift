@@ -103,14 +103,14 @@ public final class ContentKeys: Sendable {
         if let missed {
             let hashes = try Data.fetchAll(
                 db, sql: "SELECT hash FROM \(table) WHERE id > ? AND id <= ?", arguments: [missed, mergedThrough])
-            state.withLock { s in for hash in hashes { if let key = Hash16(bytes: hash) { s.filter!.insert(key) } } }
+            state.withLock { $0.filter!.insert(stored: hashes) }
         }
         guard let cursor else { return }
         let slice = try Data.fetchAll(
             db.cachedStatement(sql: "SELECT hash FROM \(keys) WHERE hash > ? ORDER BY hash LIMIT ?"),
             arguments: [cursor, filterSlice])
         state.withLock { s in
-            for hash in slice { if let key = Hash16(bytes: hash) { s.filter!.insert(key) } }
+            s.filter!.insert(stored: slice)
             s.filter!.cursor = slice.last ?? cursor
             s.filter!.complete = slice.count < filterSlice
         }
@@ -201,6 +201,11 @@ struct KeyFilter {
             let bit = (key.high &+ n &* key.low) & mask
             words[Int(bit >> 6)] |= 1 << (bit & 63)
         }
+    }
+
+    /// Hashes as the tables store them (16-byte blobs).
+    mutating func insert(stored hashes: [Data]) {
+        for hash in hashes { if let key = Hash16(bytes: hash) { insert(key) } }
     }
 
     func mayContain(_ key: Hash16) -> Bool {
