@@ -53,7 +53,12 @@ func record(_ n: Int) -> CallRecord {
 
 var logger = Logger(label: "llmtap-bench")
 logger.logLevel = .warning
-let store = try Store(path: path)
+// BENCH_MERGE_SLICE: keys moved per write once a key merge began (`ContentKeys`); 49152 moves
+// a whole merge in one transaction.
+let store = try Store(
+    path: path,
+    keysMergedPerWrite: ProcessInfo.processInfo.environment["BENCH_MERGE_SLICE"].flatMap(Int.init)
+        ?? ContentKeys.defaultMergeSlice)
 var configuration = Recorder.Configuration()
 configuration.capacity = calls  // the whole load queued at once: this measures the writer, not the producer
 configuration.capacityBytes = .max
@@ -104,6 +109,7 @@ print("elapsed          \(String(format: "%.2f", seconds)) s")
 print("ingest rate      \(Int(Double(calls) / seconds)) calls/s")
 print("batches          \(stats.batches) (mean \(calls / max(stats.batches, 1)) calls per transaction)")
 print("per call         \(String(format: "%.0f", cost.preparing / 1000)) µs preparing (CPU), \(String(format: "%.0f", cost.writing / 1000)) µs writing (the one writer thread)")
+print("longest write    \(String(format: "%.0f", stats.longestWrite * 1000)) ms (one transaction)")
 print("spooled/dropped  \(stats.spooled)/\(stats.dropped)")
 print("raw bytes/call   \(requestBytes / calls)")
 print("disk bytes/call  \(diskBytes / calls) (database, WAL checkpointed)")

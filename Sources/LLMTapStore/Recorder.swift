@@ -48,6 +48,9 @@ public final class Recorder: Service, Sendable {
         public var reopened = 0
         /// The last write succeeded (false while the database refuses writes).
         public var databaseHealthy = true
+        /// Seconds of the longest write transaction so far: how long a call under
+        /// `--durability sync` may wait on others' writes.
+        public var longestWrite = 0.0
     }
 
     /// A queued call: its record, or how to build it (`submit(building:)`).
@@ -343,7 +346,9 @@ public final class Recorder: Service, Sendable {
     private func timedWrite(_ batch: Store.PreparedBatch) async throws -> [String: String] {
         let start = DispatchTime.now().uptimeNanoseconds
         let sessions = try await store.write(batch)
-        pace.withLock { $0.write = Self.smoothed($0.write, DispatchTime.now().uptimeNanoseconds - start, batch.count) }
+        let took = DispatchTime.now().uptimeNanoseconds - start
+        pace.withLock { $0.write = Self.smoothed($0.write, took, batch.count) }
+        state.withLock { $0.stats.longestWrite = max($0.stats.longestWrite, Double(took) / 1e9) }
         return sessions
     }
 

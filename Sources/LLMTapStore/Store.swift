@@ -17,6 +17,8 @@ public final class Store: Sendable {
     /// How the writer finds a stored message or fragment by its hash.
     let messageKeys: ContentKeys
     let fragmentKeys: ContentKeys
+    /// Copies the write-ahead log into the file off the writer's commits.
+    let checkpointer: Checkpointer
 
     /// Opens (creating if needed) and migrates the database at `path`.
     /// - Parameters:
@@ -28,14 +30,21 @@ public final class Store: Sendable {
     ///     before the writer rewrites it (see `FragmentCache`).
     ///   - keysMergedAt: how many new messages (and fragments) the writer finds through its
     ///     memory before it writes their keys (`ContentKeys`).
+    ///   - keysMergedPerWrite: how many of those keys one write transaction moves.
+    ///   - checkpointAt: bytes of write-ahead log that start a checkpoint (`Checkpointer`).
     public init(
         path: String, busyTimeout: TimeInterval = 0.25, fullSync: Bool = false, fragmentSlack: Int64 = 100_000,
-        keysMergedAt: Int = ContentKeys.defaultMergeAt
+        keysMergedAt: Int = ContentKeys.defaultMergeAt, keysMergedPerWrite: Int = ContentKeys.defaultMergeSlice,
+        checkpointAt: Int = 64 << 20
     ) throws {
         self.path = path
+        let checkpointer = Checkpointer(path: path, logBytes: checkpointAt)
+        self.checkpointer = checkpointer
         fragmentCache = FragmentCache(slack: fragmentSlack)
-        messageKeys = ContentKeys(table: "messages", keys: "message_keys", mergeAt: keysMergedAt)
-        fragmentKeys = ContentKeys(table: "fragments", keys: "fragment_keys", mergeAt: keysMergedAt)
+        messageKeys = ContentKeys(
+            table: "messages", keys: "message_keys", mergeAt: keysMergedAt, mergeSlice: keysMergedPerWrite)
+        fragmentKeys = ContentKeys(
+            table: "fragments", keys: "fragment_keys", mergeAt: keysMergedAt, mergeSlice: keysMergedPerWrite)
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.prepareDatabase { db in
@@ -55,9 +64,8 @@ public final class Store: Sendable {
             // a few hundred thousand calls to fill made the soak's memory climb long after warm-up.
             try db.execute(sql: "PRAGMA cache_size = -4096")
             try db.execute(sql: "PRAGMA mmap_size = 67108864")
-            // Checkpoint when the log holds 64 MiB, whatever the file's page size.
-            let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(64 << 20 / max(pageSize, 512))")
+            // The log is copied into the file beside the writer, not in its commits.
+            if !db.configuration.readonly { try checkpointer.install(on: db) }
         }
         self.configuration = configuration
         let pool = try Self.open(path, configuration)
@@ -81,6 +89,7 @@ public final class Store: Sendable {
     public func reopen() throws {
         let pool = try Self.open(path, configuration)
         opened.withLock { $0 = (pool, FileIdentity(path: path)) }
+        checkpointer.reset()
         nodeCache.removeAll()
         fragmentCache.removeAll()
         messageKeys.invalidate(fileChanged: true)
@@ -155,6 +164,7 @@ public final class Store: Sendable {
 
     /// Closes the connections (tests reopen the file to look at it afresh).
     public func close() throws {
+        try checkpointer.close()
         try pool.close()
     }
 }

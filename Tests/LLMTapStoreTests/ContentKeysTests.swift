@@ -177,4 +177,52 @@ struct ContentKeysTests {
         for call in b { #expect(try first.call(id: call.id)?.context == call.context) }
         #expect(try first.verifyChain().broken == nil)
     }
+    /// A merge moves `keysMergedPerWrite` keys a write; the merge point moves only once all of
+    /// its keys are in, and a write that fails part-way through a merge loses none.
+    @Test func aMergeIsSpreadOverTheWritesThatFollow() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath, keysMergedAt: 12, keysMergedPerWrite: 4)
+        let state = {
+            try await store.pool.read { db in
+                (keys: try Int.fetchOne(db, sql: "SELECT count(*) FROM message_keys")!,
+                 mergedThrough: try Int64.fetchOne(db, sql: "SELECT merged_through FROM content_keys WHERE name = 'messages'")!,
+                 // Rows up to the merge point whose key is not in the table: the writer would not find them.
+                 unkeyed: try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT count(*) FROM messages m WHERE m.id <= (SELECT merged_through FROM content_keys WHERE name = 'messages')
+                          AND NOT EXISTS (SELECT 1 FROM message_keys k WHERE k.hash = m.hash)
+                        """)!)
+            }
+        }
+        let calls = Self.threaded("a", turns: 24, createdAt: 1_700_000_000)
+        var previous = try await state()
+        var keysGrewWithoutMergePoint = false
+        var mergePointMoves = 0
+        for (n, call) in calls.enumerated() {
+            if n == 9 {
+                // A write that fails part-way, whatever slice it carried: rolled back, the merge starts over later.
+                try await store.pool.write { db in
+                    try db.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON payloads BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+                }
+                await #expect(throws: DatabaseError.self) { try await store.insert([call]) }
+                try await store.pool.write { db in try db.execute(sql: "DROP TRIGGER refuse") }
+            }
+            try await store.insert([call])
+            let now = try await state()
+            #expect(now.keys - previous.keys <= 4)
+            #expect(now.unkeyed == 0)
+            if now.keys > previous.keys, now.mergedThrough == previous.mergedThrough { keysGrewWithoutMergePoint = true }
+            if now.mergedThrough > previous.mergedThrough { mergePointMoves += 1 }
+            previous = now
+        }
+        #expect(keysGrewWithoutMergePoint)
+        #expect(mergePointMoves >= 2)
+        let messages = try await Self.counts(store, "messages", "message_keys")
+        #expect(messages.rows == Self.distinctMessages(calls) && messages.distinct == messages.rows)
+        #expect(messages.keys + store.messageKeys.recentCount >= messages.rows)
+        for call in calls { #expect(try store.call(id: call.id)?.context == call.context) }
+        #expect(try store.verifyChain().broken == nil)
+    }
 }

@@ -110,6 +110,7 @@ final class LLMTapMetrics: Sendable {
         registry.makeGauge(name: "llmtap_recorder_failed_writes").set(Double(stats.failedWrites))
         registry.makeGauge(name: "llmtap_recorder_batches").set(Double(stats.batches))
         registry.makeGauge(name: "llmtap_recorder_mean_batch_size").set(Double(stats.written) / Double(max(stats.batches, 1)))
+        registry.makeGauge(name: "llmtap_recorder_longest_write_seconds").set(stats.longestWrite)
         registry.makeGauge(name: "llmtap_upstream_requests_in_flight").set(Double(max(inFlight.load(ordering: .relaxed), 0)))
         registry.makeGauge(name: "llmtap_database_healthy").set(stats.databaseHealthy ? 1.0 : 0.0)
         registry.makeGauge(name: "llmtap_database_reopened").set(Double(stats.reopened))
