@@ -19,7 +19,9 @@ import Synchronization
 /// The pass is spread over the next writes, `mergeSlice` keys each, so that no transaction
 /// carries all of it (one 49,152-key merge at 1 M calls took ~0.45 s; calls under
 /// `--durability sync` waited for it). Each slice is the next stretch of hash order, so the
-/// slices together touch each page of the key index once, as the whole pass did.
+/// slices together touch each page of the key index once, as the whole pass did; each takes
+/// its keys out of the map, which is reserved for one slice more than `mergeAt` and so never
+/// grows while keys arrive during a merge.
 ///
 /// A new row's hash is in neither part, and looking for it in the keys table read a page at
 /// random (`pread`: 1.7 a call at 300 k calls): a Bloom filter of that table's keys, built by
@@ -27,9 +29,8 @@ import Synchronization
 ///
 /// The writer is the only one to use it, inside its write transactions (`sync` first in each).
 public final class ContentKeys: Sendable {
-    /// 3/4 of a power of two: a full table of Swift's dictionary, reserved at the start.
-    public static let defaultMergeAt = 49_152
-    /// A sixth of a merge per write transaction.
+    /// Five slices: with one more, 49,152 = 3/4 of 2^16, a full table of Swift's dictionary.
+    public static let defaultMergeAt = 40_960
     public static let defaultMergeSlice = 8_192
 
     /// `messages` or `fragments`: the table, and its name in `content_keys`.
@@ -75,7 +76,7 @@ public final class ContentKeys: Sendable {
         self.filterSlice = max(filterSlice, 1)
         var recent: [Hash16: Int64] = [:]
         // Its whole table at the start, like the writer's caches: memory does not step up as it fills.
-        recent.reserveCapacity(self.mergeAt)
+        recent.reserveCapacity(self.mergeAt + self.mergeSlice)
         state = Mutex(State(recent: recent))
     }
 
@@ -90,7 +91,7 @@ public final class ContentKeys: Sendable {
         let current = state.withLock { $0.loaded && $0.mergedThrough == mergedThrough && $0.lastID == lastID }
         if !current {
             var recent: [Hash16: Int64] = [:]
-            recent.reserveCapacity(mergeAt)
+            recent.reserveCapacity(mergeAt + mergeSlice)
             let rows = try Row.fetchCursor(
                 db, sql: "SELECT hash, id FROM \(table) WHERE id > ? ORDER BY id", arguments: [mergedThrough])
             while let row = try rows.next() {
@@ -155,7 +156,12 @@ public final class ContentKeys: Sendable {
 
     /// Moves the keys held in memory into the keys table once there are `mergeAt` of them:
     /// the next `mergeSlice` of them in hash order now, the rest in the writes that follow.
-    func mergeIfDue(_ db: Database) throws {
+    /// A slice's keys leave the map (the filter and the keys table find them); should the
+    /// write roll back, the map is read again from the rows past the merge point, which moves
+    /// only with the last slice.
+    /// - Returns: whether this write moved keys.
+    @discardableResult
+    func mergeIfDue(_ db: Database) throws -> Bool {
         let slice: ArraySlice<(hash: Hash16, id: Int64)>? = state.withLock { s in
             if s.merge == nil, s.recent.count >= mergeAt {
                 // Sorted by (high, low) as unsigned words: the order of the stored 16-byte blobs.
@@ -169,23 +175,26 @@ public final class ContentKeys: Sendable {
             s.merge!.next = end
             return merge.keys[merge.next..<end]
         }
-        guard let slice else { return }
+        guard let slice else { return false }
         // OR IGNORE: a hash stored twice (by two processes) keeps its first key.
         let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO \(keys) (hash, id) VALUES (?, ?)")
         for key in slice { try insert.run([key.hash.data.databaseValue, key.id.databaseValue]) }
-        guard let merge = state.withLock({ s in s.merge!.next == s.merge!.keys.count ? s.merge : nil }) else { return }
-        // The last slice: the rows up to `through` are found through the keys table from now on.
-        try db.execute(
-            sql: "UPDATE content_keys SET merged_through = ? WHERE name = ?", arguments: [merge.through, table])
-        state.withLock { s in
-            for key in merge.keys {
+        let through: Int64? = state.withLock { s in
+            for key in slice {
                 s.filter?.insert(key.hash)
                 if s.recent[key.hash] == key.id { s.recent[key.hash] = nil }
             }
-            s.filter?.through = merge.through
-            s.mergedThrough = merge.through
+            return s.merge!.next == s.merge!.keys.count ? s.merge!.through : nil
+        }
+        guard let through else { return true }
+        // The last slice: the rows up to `through` are found through the keys table from now on.
+        try db.execute(sql: "UPDATE content_keys SET merged_through = ? WHERE name = ?", arguments: [through, table])
+        state.withLock { s in
+            s.filter?.through = through
+            s.mergedThrough = through
             s.merge = nil
         }
+        return true
     }
 
     /// The write failed and rolled back (the map may hold its rows), or the database was

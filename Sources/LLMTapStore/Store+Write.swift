@@ -233,8 +233,8 @@ extension Store {
             }
         }
         try sums.write(db)
-        try messageKeys.mergeIfDue(db)
-        try fragmentKeys.mergeIfDue(db)
+        // One key table's slice per write: the fragments' merge waits while the messages' runs.
+        if try !messageKeys.mergeIfDue(db) { try fragmentKeys.mergeIfDue(db) }
         return assigned
     }
 
