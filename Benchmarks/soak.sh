@@ -73,6 +73,8 @@ print(f"anonymous RSS after warm-up ({warm[1]:,} calls): {warm[2] / 1024:.1f} Mi
 print(f"file-backed RSS (mapped database pages) after warm-up {warm[4] / 1024:.1f} MiB, at the end {last[4] / 1024:.1f} MiB")
 print(f"open fds after warm-up {warm[3]}, max since {max(r[3] for r in after)}, at the end {last[3]}")
 EOF
+# The recorder's longest write transaction (calls queue behind it) and its mean batch.
+curl -sf "http://127.0.0.1:$API_PORT/metrics" | grep -E '^llmtap_recorder_(longest_write_seconds|mean_batch_size) ' || true
 # Quiet for two of the trimmer's 10 s readings: llmtap hands the allocator's free memory back
 # (MallocTrimService), so what is left is what it holds.
 sleep 21

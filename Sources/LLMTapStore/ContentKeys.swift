@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// Finds a content-addressed row (`messages`, `fragments`) by its hash without writing a
@@ -92,12 +93,10 @@ public final class ContentKeys: Sendable {
         if !current {
             var recent: [Hash16: Int64] = [:]
             recent.reserveCapacity(mergeAt + mergeSlice)
-            let rows = try Row.fetchCursor(
-                db, sql: "SELECT hash, id FROM \(table) WHERE id > ? ORDER BY id", arguments: [mergedThrough])
-            while let row = try rows.next() {
-                guard let hash = Hash16(bytes: row[0] as Data) else { continue }
-                recent[hash] = row[1]
-            }
+            try db.makeStatement(sql: "SELECT hash, id FROM \(table) WHERE id > ? ORDER BY id")
+                .forEachRow([mergedThrough.databaseValue]) { row in
+                    if let hash = Hash16(row, column: 0) { recent[hash] = sqlite3_column_int64(row, 1) }
+                }
             state.withLock { s in
                 (s.recent, s.mergedThrough, s.lastID, s.loaded, s.merge) = (recent, mergedThrough, lastID, true, nil)
             }
@@ -120,19 +119,29 @@ public final class ContentKeys: Sendable {
             return (s.filter!.complete ? nil : s.filter!.cursor ?? Data(), missed)
         }
         if let missed {
-            let hashes = try Data.fetchAll(
-                db, sql: "SELECT hash FROM \(table) WHERE id > ? AND id <= ?", arguments: [missed, mergedThrough])
-            state.withLock { $0.filter!.insert(stored: hashes) }
+            let hashes = try Self.hashes(
+                db.makeStatement(sql: "SELECT hash FROM \(table) WHERE id > ? AND id <= ?"),
+                [missed.databaseValue, mergedThrough.databaseValue])
+            state.withLock { s in for hash in hashes { s.filter!.insert(hash) } }
         }
         guard let cursor else { return }
-        let slice = try Data.fetchAll(
+        let slice = try Self.hashes(
             db.cachedStatement(sql: "SELECT hash FROM \(keys) WHERE hash > ? ORDER BY hash LIMIT ?"),
-            arguments: [cursor, filterSlice])
+            [cursor.databaseValue, filterSlice.databaseValue])
         state.withLock { s in
-            s.filter!.insert(stored: slice)
-            s.filter!.cursor = slice.last ?? cursor
+            for hash in slice { s.filter!.insert(hash) }
+            s.filter!.cursor = slice.last?.data ?? cursor
             s.filter!.complete = slice.count < filterSlice
         }
+    }
+
+    /// The 16-byte hashes a statement's first column returns.
+    private static func hashes(_ statement: Statement, _ values: [DatabaseValue]) throws -> [Hash16] {
+        var hashes: [Hash16] = []
+        try statement.forEachRow(values) { row in
+            if let hash = Hash16(row, column: 0) { hashes.append(hash) }
+        }
+        return hashes
     }
 
     /// The id of the row with this hash, if one is stored.
@@ -244,11 +253,6 @@ struct KeyFilter {
             let bit = (key.high &+ n &* key.low) & mask
             words[Int(bit >> 6)] |= 1 << (bit & 63)
         }
-    }
-
-    /// Hashes as the tables store them (16-byte blobs).
-    mutating func insert(stored hashes: [Data]) {
-        for hash in hashes { if let key = Hash16(bytes: hash) { insert(key) } }
     }
 
     func mayContain(_ key: Hash16) -> Bool {

@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import GRDB
+import GRDBSQLite
 
 /// The first 16 bytes of a SHA-256: the key of stored messages and request fragments.
 ///
@@ -45,4 +47,12 @@ struct Hash16: Hashable, Sendable {
     }
 
     var data: Data { Data(bytes) }
+
+    /// From a 16-byte blob column of the row a statement stands on; nil for anything else.
+    init?(_ statement: SQLiteStatement, column: CInt) {
+        guard sqlite3_column_bytes(statement, column) == 16, let blob = sqlite3_column_blob(statement, column) else {
+            return nil
+        }
+        self.init(bytes: UnsafeRawBufferPointer(start: blob, count: 16))
+    }
 }

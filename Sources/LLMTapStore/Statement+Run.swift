@@ -15,6 +15,14 @@ extension Statement {
     /// step and this skips: database-region tracking and transaction observers (llmtap's store
     /// registers none) and taking a failed statement out of its cache (the next run resets it).
     func run(_ values: some Collection<DatabaseValue>) throws {
+        try forEachRow(values) { _ in }
+    }
+
+    /// Binds `values` as `run` does and hands each result row to `row` as SQLite's statement,
+    /// to read with `sqlite3_column_*`: no `Row`, and no `Data` for a blob, per row. The
+    /// writer reads whole key tables into its filter this way (`ContentKeys`), 65,536 rows a
+    /// write; as `Data` values they took a heap block each.
+    func forEachRow(_ values: some Collection<DatabaseValue>, _ row: (SQLiteStatement) throws -> Void) throws {
         let statement = sqliteStatement
         sqlite3_reset(statement)  // a previous run's error code, if any, was thrown then
         guard values.count == Int(sqlite3_bind_parameter_count(statement)) else {
@@ -30,7 +38,7 @@ extension Statement {
         while true {
             switch sqlite3_step(statement) {
             case SQLITE_DONE: return
-            case SQLITE_ROW: continue
+            case SQLITE_ROW: try row(statement)
             case let code: throw failure(code)
             }
         }
