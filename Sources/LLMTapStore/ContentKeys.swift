@@ -151,8 +151,7 @@ public final class ContentKeys: Sendable {
         }
         if let recent { return recent }
         if absent { return nil }
-        return try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM \(keys) WHERE hash = ?"), arguments: [hash.data])
+        return try db.cachedStatement(sql: "SELECT id FROM \(keys) WHERE hash = ?").firstInt64([hash.data.databaseValue])
     }
 
     /// A row the writer just appended.

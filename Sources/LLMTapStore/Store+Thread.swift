@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import LLMTapCore
 import Synchronization
 
@@ -91,7 +92,7 @@ extension Store {
         // is in no node yet: no need to look.
         if !parentIsNew, !messageIsNew {
             let find = try db.cachedStatement(sql: "SELECT id FROM nodes WHERE parent_id = ? AND message_id = ?")
-            if let id = try Int64.fetchOne(find, arguments: [parent, messageID]) {
+            if let id = try find.firstInt64([parent.databaseValue, messageID.databaseValue]) {
                 cache.set(node: key, id)
                 return (id, false)
             }
@@ -133,13 +134,17 @@ extension Store {
         let isTip = try db.cachedStatement(sql: "SELECT NOT EXISTS (SELECT 1 FROM calls WHERE session_id = ? AND rowid > ?)")
         // The last node of the context is the new user turn: a reply can only stand before it.
         for node in path.dropLast().reversed() {
-            let rows = try Row.fetchAll(candidates, arguments: [node, key])
-            guard !rows.isEmpty else { continue }
-            for row in rows {
-                let session: String = row["session_id"]
-                if try Bool.fetchOne(isTip, arguments: [session, row["rowid"] as Int64]) == true { return session }
+            var rows: [(rowid: Int64, session: String)] = []
+            try candidates.forEachRow([node.databaseValue, key.databaseValue]) { row in
+                let text = UnsafeRawBufferPointer(
+                    start: sqlite3_column_text(row, 1), count: Int(sqlite3_column_bytes(row, 1)))
+                rows.append((sqlite3_column_int64(row, 0), String(decoding: text, as: UTF8.self)))
             }
-            return rows[0]["session_id"]
+            guard !rows.isEmpty else { continue }
+            for row in rows where try isTip.firstInt64([row.session.databaseValue, row.rowid.databaseValue]) == 1 {
+                return row.session
+            }
+            return rows[0].session
         }
         return nil
     }
