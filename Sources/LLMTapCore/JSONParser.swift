@@ -11,6 +11,12 @@ struct JSONParser {
     fileprivate var i = 0
     fileprivate var depth = 0
     static let maximumDepth = 512
+    /// The members and items of the objects and arrays still open, innermost last: each is
+    /// built at its close with exactly the room it needs. Grown one member at a time, a
+    /// dictionary was reallocated and rehashed at 1, 2, 4, 8 … members, an array reallocated:
+    /// ~1 % of llmtap's CPU at 32 connections (perf), every request and response parsed.
+    fileprivate var openMembers: [(key: String, value: JSONValue)] = []
+    fileprivate var openItems: [JSONValue] = []
 
     fileprivate init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -57,12 +63,12 @@ struct JSONParser {
         defer { depth -= 1 }
         guard depth <= Self.maximumDepth else { return nil }
         i += 1
-        var members: [String: JSONValue] = [:]
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
             i += 1
-            return .object(members)
+            return .object([:])
         }
+        let first = openMembers.count
         while true {
             skipWhitespace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), let key = string() else { return nil }
@@ -70,13 +76,16 @@ struct JSONParser {
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
             i += 1
             guard let member = value() else { return nil }
-            members[key] = member
+            openMembers.append((key, member))
             skipWhitespace()
             guard i < bytes.count else { return nil }
             if bytes[i] == UInt8(ascii: ",") {
                 i += 1
             } else if bytes[i] == UInt8(ascii: "}") {
                 i += 1
+                var members = [String: JSONValue](minimumCapacity: openMembers.count - first)
+                for member in openMembers[first...] { members[member.key] = member.value }  // the last of a repeated key wins
+                openMembers.removeSubrange(first...)
                 return .object(members)
             } else {
                 return nil
@@ -89,21 +98,23 @@ struct JSONParser {
         defer { depth -= 1 }
         guard depth <= Self.maximumDepth else { return nil }
         i += 1
-        var items: [JSONValue] = []
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
             i += 1
-            return .array(items)
+            return .array([])
         }
+        let first = openItems.count
         while true {
             guard let item = value() else { return nil }
-            items.append(item)
+            openItems.append(item)
             skipWhitespace()
             guard i < bytes.count else { return nil }
             if bytes[i] == UInt8(ascii: ",") {
                 i += 1
             } else if bytes[i] == UInt8(ascii: "]") {
                 i += 1
+                let items = Array(openItems[first...])
+                openItems.removeSubrange(first...)
                 return .array(items)
             } else {
                 return nil

@@ -17,11 +17,18 @@ struct JSONParserTests {
         #"{"a":[1,-2,3.5,-0.25E-2,true,false,null],"b":{"c":"d"}}"#,
         #"  {"esc":"\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"}  "#,
         #"[]"#, #"{}"#, #""just a string""#, "42", #"{"big":12345678901234567890}"#,
+        // Siblings after nested objects and arrays close: each level keeps its own members.
+        #"{"a":{"b":[1,{"c":2,"d":[3,4]},5],"e":{}},"f":[[],[6,[7,{"g":[]}]],8],"h":{"i":{"j":{"k":9}},"l":10},"m":11}"#,
     ])
     func agreesWithFoundation(_ text: String) throws {
         let ours = try #require(JSONValue.parse(Array(text.utf8)))
         let foundation = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
         #expect(ours == foundation || ours.canonicalText == foundation.canonicalText)
+    }
+
+    @Test func aRepeatedKeyKeepsItsLastValue() throws {
+        let value = try #require(JSONValue.parse(Array(#"{"k":1,"o":{"k":2,"k":[3]},"k":{"x":4}}"#.utf8)))
+        #expect(value.canonicalText == #"{"k":{"x":4},"o":{"k":[3]}}"#)
     }
 
     /// Found by the fuzzer: `4e444` parsed as infinity, which has no JSON text to write back.
