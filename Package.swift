@@ -45,8 +45,9 @@ let package = Package(
         // The system zstd, for request and response bodies: as small as zlib's with the same
         // dictionary, in a third to a half of the time (PayloadCodec.BodyCompressor).
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        // glibc's allocator tuning, which Swift's Glibc module leaves out (MallocArenas).
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        // jemalloc as the process's allocator, in place of glibc's (LLMTapServer/Allocator.swift).
+        .systemLibrary(
+            name: "CJemalloc", path: "Sources/CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
         // SQLite through GRDB: migrations, the Recorder (the only writer), the spool.
         .target(
             name: "LLMTapStore",
@@ -66,7 +67,7 @@ let package = Package(
         .target(
             name: "LLMTapServer",
             dependencies: [
-                "LLMTapCore", "LLMTapAdapters", "LLMTapStore", "CMalloc",
+                "LLMTapCore", "LLMTapAdapters", "LLMTapStore", "CJemalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -118,12 +118,12 @@ public func buildApplication(
         onServerRunning: { channel in await onListening(.api, channel.localAddress?.port ?? 0) },
         logger: logger
     )
-    let trimmer = MallocTrimService(
+    let purger = AllocatorPurgeService(
         activity: {
             let stats = recorder.stats
             return stats.written + stats.queued + stats.spooled + stats.dropped
         }, logger: logger)
-    var services: [any Service] = [recorder, trimmer, HTTPClientService(clients: clients), api, proxy]
+    var services: [any Service] = [recorder, purger, HTTPClientService(clients: clients), api, proxy]
     // Stopped in reverse order: the proxy first, the span exporter's last batch before the recorder's.
     if let spans { services.insert(spans.1, at: 1) }
     if retention != nil || payloadRetention != nil {

@@ -61,7 +61,6 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        MallocArenas.limitToCores()
         var sources = try ConfigurationSources(file: config, environment: ProcessInfo.processInfo.environment)
         try sources.apply(flags: givenFlags, providers: provider, aliases: alias, proxyKeys: proxyKey,
             lists: ["cors-origin": corsOrigin, "redact": redact])

@@ -11,19 +11,27 @@ import Testing
 import Glibc
 #endif
 
-struct MallocArenasTests {
+struct AllocatorTests {
+    /// Swift's own allocations go through jemalloc: linking it put its `malloc` first.
+    @Test func theProcessAllocatesThroughJemalloc() throws {
+        #expect(Allocator.version?.isEmpty == false)
+        let before = try #require(Allocator.allocatedByThisThread)
+        let block = [UInt8](repeating: 1, count: 4 << 20)
+        let after = try #require(Allocator.allocatedByThisThread)
+        #expect(after - before >= UInt64(block.count), "jemalloc handed this thread \(after - before) bytes")
+    }
+
     #if canImport(Glibc)
-    /// 64 MiB in 16 KiB blocks (under glibc's mmap threshold: they come from a heap), then every
-    /// block freed but each 64th, which keeps the heap from shrinking from its top: the freed
-    /// pages stay resident until a trim hands them back.
-    @Test func trimHandsBackWhatWasFreedBetweenLiveBlocks() throws {
+    /// 64 MiB in 16 KiB blocks, every block freed but each 64th: jemalloc keeps the freed pages
+    /// resident for its reuse (~10 s) until a purge hands them back.
+    @Test func aPurgeHandsBackWhatWasFreed() throws {
         let size = 16 << 10
         let blocks = (0..<4096).map { _ in malloc(size)! }
         for block in blocks { memset(block, 1, size) }
         for (index, block) in blocks.enumerated() where index % 64 != 63 { free(block) }
         defer { for (index, block) in blocks.enumerated() where index % 64 == 63 { free(block) } }
         let before = try Self.anonymousMemory()
-        #expect(MallocArenas.trim())
+        #expect(Allocator.purge())
         let after = try Self.anonymousMemory()
         // ~63 MiB were freed; other tests running alongside allocate a few.
         #expect(before - after > 32 << 20, "resident anonymous memory \(before) → \(after) bytes")
@@ -45,25 +53,25 @@ struct MallocArenasTests {
         #expect(began == [false, true, false, false, false, true, false, false, true])
     }
 
-    /// The service trims when the activity count stops moving, not while it moves, and returns
+    /// The service purges when the activity count stops moving, not while it moves, and returns
     /// at a graceful shutdown.
-    @Test func theTrimServiceTrimsWhenCallsStopAndStopsAtShutdown() async throws {
-        let trims = Atomic<Int>(0)
+    @Test func theServicePurgesWhenCallsStopAndStopsAtShutdown() async throws {
+        let purges = Atomic<Int>(0)
         let calls = Atomic<Int>(0)
-        let service = MallocTrimService(
+        let service = AllocatorPurgeService(
             interval: .milliseconds(20), activity: { calls.load(ordering: .relaxed) },
-            trim: {
-                trims.add(1, ordering: .relaxed)
+            purge: {
+                purges.add(1, ordering: .relaxed)
                 return true
             },
             logger: Logger(label: "test"))
         let group = ServiceGroup(configuration: .init(services: [service], logger: Logger(label: "test")))
         let running = Task { try await group.run() }
-        #expect(await eventually { trims.load(ordering: .relaxed) == 1 })
-        calls.add(1, ordering: .relaxed)  // a call, then quiet again: one more trim
-        #expect(await eventually { trims.load(ordering: .relaxed) == 2 })
+        #expect(await eventually { purges.load(ordering: .relaxed) == 1 })
+        calls.add(1, ordering: .relaxed)  // a call, then quiet again: one more purge
+        #expect(await eventually { purges.load(ordering: .relaxed) == 2 })
         try await Task.sleep(for: .milliseconds(100))
-        #expect(trims.load(ordering: .relaxed) == 2)  // still quiet: no trim again
+        #expect(purges.load(ordering: .relaxed) == 2)  // still quiet: no purge again
         await group.triggerGracefulShutdown()
         try await running.value
     }
