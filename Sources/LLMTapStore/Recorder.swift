@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import GRDB
 import LLMTapCore
@@ -75,7 +76,10 @@ public final class Recorder: Service, Sendable {
     }
 
     private struct State {
-        var queue: [Queued] = []
+        /// A deque, not an array: taking a batch from an array's front moved every call behind
+        /// it (`Queued` holds a whole `CallRecord` inline), which with a backlog cost more than
+        /// preparing the batch (llmtap-bench queues its whole load at once: 300 k calls).
+        var queue = Deque<Queued>()
         /// The bodies' bytes in `queue`.
         var queuedBytes = 0
         var stats = Stats()
