@@ -1,5 +1,4 @@
 import CJemalloc
-import Foundation
 import Logging
 import ServiceLifecycle
 
