@@ -86,9 +86,9 @@ public final class ContentKeys: Sendable {
     /// while llmtap serves). When nothing changed it costs two lookups.
     func sync(_ db: Database) throws {
         let mergedThrough =
-            try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT merged_through FROM content_keys WHERE name = ?"), arguments: [table]) ?? 0
-        let lastID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT max(id) FROM \(table)")) ?? 0
+            try db.cachedStatement(sql: "SELECT merged_through FROM content_keys WHERE name = ?")
+            .firstInt64([table.databaseValue]) ?? 0
+        let lastID = try db.cachedStatement(sql: "SELECT max(id) FROM \(table)").firstInt64([]) ?? 0
         let current = state.withLock { $0.loaded && $0.mergedThrough == mergedThrough && $0.lastID == lastID }
         if !current {
             var recent: [Hash16: Int64] = [:]
