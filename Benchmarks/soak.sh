@@ -76,7 +76,7 @@ EOF
 # The recorder's longest write transaction (calls queue behind it) and its mean batch.
 curl -sf "http://127.0.0.1:$API_PORT/metrics" | grep -E '^llmtap_recorder_(longest_write_seconds|mean_batch_size) ' || true
 # Quiet for two of the trimmer's 10 s readings: llmtap hands the allocator's free memory back
-# (MallocTrimService), so what is left is what it holds.
+# (AllocatorPurgeService), so what is left is what it holds.
 sleep 21
 echo "anonymous RSS 21 s after the load stopped: $(( $(awk '/RssAnon/{print $2}' /proc/$TAP/status) / 1024 )) MiB"
 echo "database: $(du -h "$WORK/soak.sqlite" | cut -f1), calls: $(sqlite3 "$WORK/soak.sqlite" 'select count(*) from calls' 2>/dev/null || echo '?')"

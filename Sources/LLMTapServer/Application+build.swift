@@ -118,6 +118,7 @@ public func buildApplication(
         onServerRunning: { channel in await onListening(.api, channel.localAddress?.port ?? 0) },
         logger: logger
     )
+    Allocator.configure()  // freed memory goes back after a second, not jemalloc's ten
     let purger = AllocatorPurgeService(
         activity: {
             let stats = recorder.stats
