@@ -91,7 +91,9 @@ for r in records { recorder.submit(r) }
 let clock = ContinuousClock()
 let start = clock.now
 let runner = Task { try await recorder.run() }
-while recorder.stats.written < calls { try await Task.sleep(for: .milliseconds(1)) }
+// Polled every 10 ms (a millisecond's polling took ~3 % of the CPU the recorder uses): a run of
+// tens of seconds is timed to within 0.1 %.
+while recorder.stats.written < calls { try await Task.sleep(for: .milliseconds(10)) }
 let elapsed = clock.now - start
 runner.cancel()
 
