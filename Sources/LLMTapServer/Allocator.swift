@@ -59,8 +59,8 @@ public enum Allocator {
         guard mallctl("arenas.dirty_decay_ms", nil, nil, &dirty, size) == 0,
             mallctl("arenas.muzzy_decay_ms", nil, nil, &muzzy, size) == 0
         else { return false }
-        // Arenas already in use keep the value they were created with; those not yet created
-        // answer EFAULT and will take the new default.
+        // The default above is for arenas created from now on; those in use are set one by one
+        // (an index not yet in use answers EFAULT, and will take the default).
         var count: UInt32 = 0
         var countSize = MemoryLayout<UInt32>.size
         guard mallctl("arenas.narenas", &count, &countSize, nil, 0) == 0 else { return false }
@@ -82,8 +82,9 @@ public enum Allocator {
         return (dirty, muzzy)
     }
 
-    /// Hands every arena's unused pages back to the kernel now, not after the ~10 s jemalloc
-    /// waits on its own. Returns whether jemalloc did it.
+    /// Hands every arena's unused pages back to the kernel now. jemalloc decays an arena only
+    /// as its threads allocate: in a quiet process the pages a burst freed stay until this.
+    /// Returns whether jemalloc did it.
     @discardableResult
     public static func purge() -> Bool {
         mallctl("arena.\(MALLCTL_ARENAS_ALL).purge", nil, nil, nil, 0) == 0
