@@ -316,13 +316,13 @@ public final class Recorder: Service, Sendable {
     /// compressing) each next batch while the previous one is being written.
     private func writeQueued() async {
         let first = takeBatch()
-        guard !first.isEmpty else { return }
+        guard !first.calls.isEmpty else { return }
         reopenIfNeeded()
         var (current, prepared) = await prepare(first)
-        // The batch written last and the calls it was built from, freed once the next write has
-        // started — while it runs, not between the two: freeing 512 calls (bodies, contexts,
-        // prepared rows: thousands of objects) took ~1 ms a batch while the writer waited.
-        var retired: (records: [CallRecord], batch: Store.PreparedBatch?, calls: [Queued])?
+        // The batch written last, freed once the next write has started — while it runs, not
+        // between the two: freeing 512 calls (bodies, contexts, prepared rows: thousands of
+        // objects) took ~1 ms a batch while the writer waited.
+        var retired: (records: [CallRecord], batch: Store.PreparedBatch?)?
         while true {
             guard let toWrite = prepared else {
                 spill(current, reason: "payload compression failed")
@@ -332,7 +332,7 @@ public final class Recorder: Service, Sendable {
             async let written = timedWrite(toWrite)
             withExtendedLifetime(retired) {}  // not freed any earlier: the optimizer would
             retired = nil
-            let nextPrepared = next.isEmpty ? nil : await prepare(next)
+            let nextPrepared = next.calls.isEmpty ? nil : await prepare(next)
             do {
                 let sessions = try await written
                 settled(current)
@@ -349,7 +349,7 @@ public final class Recorder: Service, Sendable {
                 return  // the spool retry takes it from here
             }
             guard let nextPrepared else { return }
-            retired = (current, prepared, next)
+            retired = (current, prepared)
             (current, prepared) = nextPrepared
         }
     }
@@ -376,12 +376,14 @@ public final class Recorder: Service, Sendable {
     /// longer waits on one preparing thread (20-turn session corpus: 4.7 – 4.9 k → 5.1 – 5.6 k
     /// calls/s). Small calls, whose write is the longer part, stay on one thread: there a second
     /// preparing thread only took the writer's core (11.3 k → 9.6 k calls/s).
-    private func prepare(_ queued: [Queued]) async -> (records: [CallRecord], batch: Store.PreparedBatch?) {
+    private func prepare(_ taken: Taken) async -> (records: [CallRecord], batch: Store.PreparedBatch?) {
         let pace = pace.withLock { $0 }
         let parts = min(
-            configuration.preparingParts ?? (pace.prepare > pace.write ? Self.cores : 1), queued.count / Self.minimumPart)
+            configuration.preparingParts ?? (pace.prepare > pace.write ? Self.cores : 1), taken.calls.count / Self.minimumPart)
         return await withCheckedContinuation { continuation in
             preparer.async { [self] in
+                let queued = taken.calls
+                taken.calls = []  // built below, freed on this thread when `queued` goes
                 let size = (queued.count + max(parts, 1) - 1) / max(parts, 1)
                 let results = Mutex([(records: [CallRecord], batch: Store.PreparedBatch?)?](repeating: nil, count: max(parts, 1)))
                 let busy = Atomic<UInt64>(0)
@@ -407,14 +409,22 @@ public final class Recorder: Service, Sendable {
     /// Fewer calls than this are prepared on one thread: the hand-off would cost more.
     private static let minimumPart = 64
 
-    private func takeBatch() -> [Queued] {
+    /// Calls taken from the queue for one batch, held only here: the preparing thread takes
+    /// them out, so what they hold (bodies, the closures that build their records) is freed on
+    /// that thread once their records are built, while a write runs.
+    private final class Taken: @unchecked Sendable {
+        var calls: [Queued]
+        init(_ calls: [Queued]) { self.calls = calls }
+    }
+
+    private func takeBatch() -> Taken {
         state.withLock { s in
             let n = min(s.queue.count, configuration.batchSize)
             let batch = Array(s.queue.prefix(n))
             s.queue.removeFirst(n)
             s.queuedBytes -= batch.reduce(0) { $0 + $1.bytes }
             s.openedAt = s.queue.isEmpty ? nil : .now
-            return batch
+            return Taken(batch)
         }
     }
 
