@@ -45,8 +45,12 @@ end
 EOF
 
 written() { curl -sf "http://127.0.0.1:$API_PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recorder"]["written"])'; }
+# jemalloc's counts in KiB: what llmtap holds, and what the allocator keeps resident.
+allocator() {
+  curl -sf "http://127.0.0.1:$API_PORT/metrics" | awk '/^llmtap_allocator_allocated_bytes /{a=$2} /^llmtap_allocator_resident_bytes /{r=$2} END {printf "%d %d", a/1024, r/1024}'
+}
 sample() {
-  echo "$(date +%s) $(written) $(awk '/RssAnon/{print $2}' /proc/$TAP/status) $(ls /proc/$TAP/fd | wc -l) $(awk '/RssFile/{print $2}' /proc/$TAP/status)"
+  echo "$(date +%s) $(written) $(awk '/RssAnon/{print $2}' /proc/$TAP/status) $(ls /proc/$TAP/fd | wc -l) $(awk '/RssFile/{print $2}' /proc/$TAP/status) $(allocator)"
 }
 
 echo "# soak: $CALLS calls, $CONC connections" >&2
@@ -55,7 +59,7 @@ START=$(date +%s)
 while true; do
   wrk -t1 -c"$CONC" -d"${INTERVAL}s" --timeout 10s -s "$WORK/soak.lua" "http://127.0.0.1:$PORT/v1/chat/completions" > /dev/null 2>&1 || true
   line="$(sample)"; echo "$line" >> "$WORK/samples"
-  set -- $line; echo "$(( $1 - START ))s  written=$2  anon=$(( $3 / 1024 ))MiB  file=$(( $5 / 1024 ))MiB  fds=$4" >&2
+  set -- $line; echo "$(( $1 - START ))s  written=$2  anon=$(( $3 / 1024 ))MiB  file=$(( $5 / 1024 ))MiB  fds=$4  held=$(( $6 / 1024 ))MiB  allocator=$(( $7 / 1024 ))MiB" >&2
   [[ "$2" -ge "$CALLS" ]] && break
 done
 sleep 2
@@ -72,6 +76,8 @@ print(f"anonymous RSS after warm-up ({warm[1]:,} calls): {warm[2] / 1024:.1f} Mi
       f"at the end {last[2] / 1024:.1f} MiB; growth {100 * (peak_rss - warm[2]) / warm[2]:+.1f} %")
 print(f"file-backed RSS (mapped database pages) after warm-up {warm[4] / 1024:.1f} MiB, at the end {last[4] / 1024:.1f} MiB")
 print(f"open fds after warm-up {warm[3]}, max since {max(r[3] for r in after)}, at the end {last[3]}")
+print(f"held by llmtap (jemalloc's allocated) after warm-up {warm[5] / 1024:.1f} MiB, peak since {max(r[5] for r in after) / 1024:.1f}, "
+      f"at the end {last[5] / 1024:.1f}; the allocator's resident memory peak {max(r[6] for r in after) / 1024:.1f} MiB")
 EOF
 # The recorder's longest write transaction (calls queue behind it) and its mean batch.
 curl -sf "http://127.0.0.1:$API_PORT/metrics" | grep -E '^llmtap_recorder_(longest_write_seconds|mean_batch_size) ' || true

@@ -34,6 +34,22 @@ public enum Allocator {
         return mallctl("thread.allocated", &bytes, &size, nil, 0) == 0 ? bytes : nil
     }
 
+    /// jemalloc's counts, brought up to date now: the bytes llmtap's code holds (`allocated`) and
+    /// the bytes of memory jemalloc keeps resident (`resident`: what is held, jemalloc's own
+    /// metadata, and freed pages not yet handed back). Their difference is what the allocator,
+    /// not llmtap, keeps. Nil when jemalloc keeps no statistics.
+    public static func statistics() -> (allocated: Int, resident: Int)? {
+        var epoch: UInt64 = 1  // writing any value refreshes the counts
+        guard mallctl("epoch", nil, nil, &epoch, MemoryLayout<UInt64>.size) == 0 else { return nil }
+        var allocated = 0
+        var resident = 0
+        var size = MemoryLayout<Int>.size  // size_t
+        guard mallctl("stats.allocated", &allocated, &size, nil, 0) == 0,
+            mallctl("stats.resident", &resident, &size, nil, 0) == 0
+        else { return nil }
+        return (allocated, resident)
+    }
+
     /// How long jemalloc keeps a freed page resident for reuse before handing it back, in llmtap:
     /// a second, not jemalloc's 10 s. Under load, memory freed after a burst (calls queued
     /// behind a slow write, then built and written together) stayed resident for those 10 s: a

@@ -57,6 +57,20 @@ struct AllocatorTests {
             #expect(before - after > 40 << 20, "resident anonymous memory \(before) → \(after) bytes")
         }
 
+        /// jemalloc's counts follow what is held: a written 64 MiB block adds its size to
+        /// `allocated`, and `resident` covers what is allocated.
+        @Test func theStatisticsCountWhatIsHeld() throws {
+            let size = 64 << 20
+            let before = try #require(Allocator.statistics())
+            let block = try #require(malloc(size))
+            defer { free(block) }
+            memset(block, 1, size)
+            let after = try #require(Allocator.statistics())
+            // Other tests allocate and free alongside: a margin of 16 MiB.
+            #expect(after.allocated - before.allocated > size - (16 << 20), "allocated \(before.allocated) → \(after.allocated)")
+            #expect(after.resident >= after.allocated, "resident \(after.resident), allocated \(after.allocated)")
+        }
+
         /// A user's own `MALLOC_CONF` is left alone.
         @Test func aUsersOwnSettingsWin() {
             #expect(!Allocator.configure(userSettings: "dirty_decay_ms:5000"))

@@ -162,6 +162,14 @@ struct QueryAPITests {
             #expect(text.contains(#"llmtap_unpriced_calls_total{provider="local",model="meta-llama/Llama-3.1-8B-Instruct"} 1"#))
             #expect(text.contains("llmtap_recorder_written_calls 5"))
             #expect(text.contains("llmtap_recorder_dropped_calls 0"))
+            // jemalloc's own counts: what llmtap holds, within what the allocator keeps resident.
+            func gauge(_ name: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { $0.split(separator: " ").last }
+                    .flatMap { Double($0) }
+            }
+            let allocated = try #require(gauge("llmtap_allocator_allocated_bytes"))
+            let resident = try #require(gauge("llmtap_allocator_resident_bytes"))
+            #expect(allocated > Double(1 << 20) && resident >= allocated, "allocated \(allocated), resident \(resident)")
             #expect(!text.contains("session"))  // never a session id as a label
         }
     }

@@ -118,6 +118,10 @@ final class LLMTapMetrics: Sendable {
         registry.makeGauge(name: "llmtap_client_connections").set(Double(connections.current))
         registry.makeGauge(name: "llmtap_client_connections_refused").set(
             Double(connections.refused.load(ordering: .relaxed)))
+        if let memory = Allocator.statistics() {
+            registry.makeGauge(name: "llmtap_allocator_allocated_bytes").set(Double(memory.allocated))
+            registry.makeGauge(name: "llmtap_allocator_resident_bytes").set(Double(memory.resident))
+        }
         return registry.emitToString()
     }
 
