@@ -330,7 +330,8 @@ public final class Recorder: Service, Sendable {
             }
             let next = takeBatch()
             async let written = timedWrite(toWrite)
-            withExtendedLifetime(retired) {}  // not freed any earlier: the optimizer would
+            // Kept to here: without this the optimizer frees it at its last use, between the writes.
+            withExtendedLifetime(retired) {}
             retired = nil
             let nextPrepared = next.calls.isEmpty ? nil : await prepare(next)
             do {
@@ -411,7 +412,8 @@ public final class Recorder: Service, Sendable {
 
     /// Calls taken from the queue for one batch, held only here: the preparing thread takes
     /// them out, so what they hold (bodies, the closures that build their records) is freed on
-    /// that thread once their records are built, while a write runs.
+    /// that thread once their records are built, while a write runs. Unchecked: the loop reads
+    /// it before handing it to the preparing thread, that thread after, never both at once.
     private final class Taken: @unchecked Sendable {
         var calls: [Queued]
         init(_ calls: [Queued]) { self.calls = calls }
