@@ -20,18 +20,13 @@ import ServiceLifecycle
 public enum Allocator {
     /// jemalloc's version, read from jemalloc itself.
     public static var version: String? {
-        var text: UnsafePointer<CChar>?
-        var size = MemoryLayout<UnsafePointer<CChar>?>.size
-        guard mallctl("version", &text, &size, nil, 0) == 0, let text else { return nil }
-        return String(cString: text)
+        read("version", UnsafePointer<CChar>?.none).flatMap { $0 }.map { String(cString: $0) }
     }
 
     /// Bytes jemalloc has handed this thread so far (nil: jemalloc keeps no statistics). It
     /// moves only when allocations go through jemalloc.
     static var allocatedByThisThread: UInt64? {
-        var bytes: UInt64 = 0
-        var size = MemoryLayout<UInt64>.size
-        return mallctl("thread.allocated", &bytes, &size, nil, 0) == 0 ? bytes : nil
+        read("thread.allocated", UInt64(0))
     }
 
     /// jemalloc's counts, brought up to date now: the bytes llmtap's code holds (`allocated`) and
@@ -39,13 +34,9 @@ public enum Allocator {
     /// metadata, and freed pages not yet handed back). Their difference is what the allocator,
     /// not llmtap, keeps. Nil when jemalloc keeps no statistics.
     public static func statistics() -> (allocated: Int, resident: Int)? {
-        var epoch: UInt64 = 1  // writing any value refreshes the counts
-        guard mallctl("epoch", nil, nil, &epoch, MemoryLayout<UInt64>.size) == 0 else { return nil }
-        var allocated = 0
-        var resident = 0
-        var size = MemoryLayout<Int>.size  // size_t
-        guard mallctl("stats.allocated", &allocated, &size, nil, 0) == 0,
-            mallctl("stats.resident", &resident, &size, nil, 0) == 0
+        guard write("epoch", UInt64(1)),  // writing any value refreshes the counts
+            let allocated = read("stats.allocated", 0),  // size_t
+            let resident = read("stats.resident", 0)
         else { return nil }
         return (allocated, resident)
     }
@@ -69,31 +60,22 @@ public enum Allocator {
     /// Dirty pages (freed, still resident) are handed back over `milliseconds`; muzzy ones (handed
     /// back lazily, still counted as resident until the kernel takes them) at once.
     static func setDecay(milliseconds: Int) -> Bool {
-        let size = MemoryLayout<Int>.size  // ssize_t
-        var dirty = milliseconds
-        var muzzy = 0
-        guard mallctl("arenas.dirty_decay_ms", nil, nil, &dirty, size) == 0,
-            mallctl("arenas.muzzy_decay_ms", nil, nil, &muzzy, size) == 0
+        // ssize_t values. The defaults are for arenas created from now on; those in use are set
+        // one by one (an index not yet in use answers EFAULT, and will take the default).
+        guard write("arenas.dirty_decay_ms", milliseconds), write("arenas.muzzy_decay_ms", 0),
+            let count = read("arenas.narenas", UInt32(0))
         else { return false }
-        // The default above is for arenas created from now on; those in use are set one by one
-        // (an index not yet in use answers EFAULT, and will take the default).
-        var count: UInt32 = 0
-        var countSize = MemoryLayout<UInt32>.size
-        guard mallctl("arenas.narenas", &count, &countSize, nil, 0) == 0 else { return false }
         for arena in 0..<count {
-            _ = mallctl("arena.\(arena).dirty_decay_ms", nil, nil, &dirty, size)
-            _ = mallctl("arena.\(arena).muzzy_decay_ms", nil, nil, &muzzy, size)
+            write("arena.\(arena).dirty_decay_ms", milliseconds)
+            write("arena.\(arena).muzzy_decay_ms", 0)
         }
         return true
     }
 
     /// An arena's decay times in milliseconds (nil: no such arena in use).
     static func decay(ofArena arena: Int) -> (dirty: Int, muzzy: Int)? {
-        var dirty = 0
-        var muzzy = 0
-        var size = MemoryLayout<Int>.size
-        guard mallctl("arena.\(arena).dirty_decay_ms", &dirty, &size, nil, 0) == 0,
-            mallctl("arena.\(arena).muzzy_decay_ms", &muzzy, &size, nil, 0) == 0
+        guard let dirty = read("arena.\(arena).dirty_decay_ms", 0),
+            let muzzy = read("arena.\(arena).muzzy_decay_ms", 0)
         else { return nil }
         return (dirty, muzzy)
     }
@@ -104,6 +86,20 @@ public enum Allocator {
     @discardableResult
     public static func purge() -> Bool {
         mallctl("arena.\(MALLCTL_ARENAS_ALL).purge", nil, nil, nil, 0) == 0
+    }
+
+    /// A jemalloc control's value, of the C type `T` stands for (nil: no such control, or refused).
+    private static func read<T>(_ name: String, _ initial: T) -> T? {
+        var value = initial
+        var size = MemoryLayout<T>.size
+        return mallctl(name, &value, &size, nil, 0) == 0 ? value : nil
+    }
+
+    /// Sets a jemalloc control; returns whether jemalloc took it.
+    @discardableResult
+    private static func write<T>(_ name: String, _ value: T) -> Bool {
+        var value = value
+        return mallctl(name, nil, nil, &value, MemoryLayout<T>.size) == 0
     }
 }
 
