@@ -126,31 +126,26 @@ struct JSONParser {
         i += 1  // opening quote
         let start = i
         // Fast path: no escapes.
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: "\"") {
-                let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-                i += 1
-                return s
-            }
-            if b == UInt8(ascii: "\\") { break }
-            if b < 0x20 { return nil }
+        i = ByteSearch.stringRunEnd(UnsafeRawBufferPointer(bytes), from: i)
+        guard i < bytes.count else { return nil }
+        if bytes[i] == UInt8(ascii: "\"") {
+            let s = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
             i += 1
+            return s
         }
         var out = Array(UnsafeBufferPointer(rebasing: bytes[start..<i]))
         while i < bytes.count {
+            let runEnd = ByteSearch.stringRunEnd(UnsafeRawBufferPointer(bytes), from: i)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<runEnd]))
+            i = runEnd
+            guard i < bytes.count else { return nil }
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
                 i += 1
                 return String(decoding: out, as: UTF8.self)
             }
             if b < 0x20 { return nil }
-            guard b == UInt8(ascii: "\\") else {
-                out.append(b)
-                i += 1
-                continue
-            }
-            i += 1
+            i += 1  // the backslash
             guard i < bytes.count else { return nil }
             let escaped = bytes[i]
             i += 1
@@ -304,18 +299,11 @@ public struct JSONScanner {
             }
         case UInt8(ascii: "\""):
             // Without an escape a string is its bytes; with one, the parser checks it.
-            let start = parser.i
-            parser.i += 1
-            while parser.i < parser.bytes.count {
-                let byte = parser.bytes[parser.i]
-                if byte == UInt8(ascii: "\"") {
-                    parser.i += 1
-                    return
-                }
-                if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
-                parser.i += 1
+            let end = ByteSearch.stringRunEnd(UnsafeRawBufferPointer(parser.bytes), from: parser.i + 1)
+            if end < parser.bytes.count, parser.bytes[end] == UInt8(ascii: "\"") {
+                parser.i = end + 1
+                return
             }
-            parser.i = start
             if parser.string() == nil { fail() }
         default:
             if parser.value() == nil { fail() }
@@ -331,10 +319,7 @@ public struct JSONScanner {
             guard scanner.next == UInt8(ascii: "\"") else { return false }
             let bytes = scanner.parser.bytes
             let start = scanner.parser.i + 1
-            var end = start
-            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
-                end += 1
-            }
+            let end = ByteSearch.stringRunEnd(UnsafeRawBufferPointer(bytes), from: start)
             if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
                 scanner.parser.i = end + 1
                 guard scanner.next == UInt8(ascii: ":") else { return false }

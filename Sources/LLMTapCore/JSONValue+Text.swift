@@ -66,9 +66,10 @@ extension JSONValue {
         s.withUTF8 { bytes in
             // Copy runs of plain bytes at once; escape the few that need it.
             var runStart = 0
-            for i in 0..<bytes.count {
+            while true {
+                let i = ByteSearch.stringRunEnd(UnsafeRawBufferPointer(bytes), from: runStart)
+                guard i < bytes.count else { break }
                 let byte = bytes[i]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i]))
                 runStart = i + 1
                 switch byte {

@@ -1,3 +1,4 @@
+import LLMTapCore
 import NIOCore
 
 /// One server-sent event (WHATWG HTML §9.2): the `event` type, the `data`
@@ -50,12 +51,11 @@ public struct SSEDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
 
     private mutating func decode(buffer: inout ByteBuffer, atEOF: Bool) throws -> SSEEvent? {
         while true {
-            // Searched as raw bytes, not through `ByteBufferView`'s indices: on 20-chunk streams
-            // the decoder took ~40 % less of the recorder's time.
+            // Searched as raw bytes, not through `ByteBufferView`'s indices (on 20-chunk streams
+            // the decoder took ~40 % less of the recorder's time), a word at a time.
             let step = buffer.withUnsafeReadableBytes { bytes -> (consumed: Int, isBlank: Bool)? in
-                let from = min(searched, bytes.count)
-                guard let end = bytes[from...].firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") })
-                else {
+                let end = ByteSearch.lineEnd(bytes, from: min(searched, bytes.count))
+                guard end < bytes.count else {
                     searched = bytes.count
                     return nil
                 }

@@ -39,25 +39,20 @@ extension OpenAIChat {
 
         /// The index just past the blank line that ends the event starting at `start`.
         static func endOfEvent(in bytes: [UInt8], from start: Int) -> Int? {
-            var i = start
-            var lineIsEmpty = true
-            while i < bytes.count {
-                let b = bytes[i]
-                if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") {
-                    var next = i + 1
-                    if b == UInt8(ascii: "\r") {
-                        if next == bytes.count { return nil }
-                        if bytes[next] == UInt8(ascii: "\n") { next += 1 }
+            bytes.withUnsafeBytes { raw in
+                var lineStart = start
+                while true {
+                    let end = ByteSearch.lineEnd(raw, from: lineStart)
+                    guard end < raw.count else { return nil }
+                    var next = end + 1
+                    if raw[end] == UInt8(ascii: "\r") {
+                        if next == raw.count { return nil }  // its `\n` may be in the next read
+                        if raw[next] == UInt8(ascii: "\n") { next += 1 }
                     }
-                    if lineIsEmpty { return next }
-                    lineIsEmpty = true
-                    i = next
-                } else {
-                    lineIsEmpty = false
-                    i += 1
+                    if end == lineStart { return next }  // the blank line
+                    lineStart = next
                 }
             }
-            return nil
         }
 
         static func rewrite(_ event: ArraySlice<UInt8>, into out: inout ByteBuffer) {
@@ -246,15 +241,19 @@ enum TopLevelMember {
 
     /// The index after the string starting at `start`, or nil when it is not terminated.
     private static func skipString(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
-        var i = start + 1
-        while i < bytes.endIndex {
-            switch bytes[i] {
-            case UInt8(ascii: "\\"): i += 2
-            case UInt8(ascii: "\""): return i + 1
-            default: i += 1
+        bytes.withUnsafeBytes { raw in
+            // `raw` starts at `bytes.startIndex`.
+            var i = start + 1 - bytes.startIndex
+            while true {
+                i = ByteSearch.stringRunEnd(raw, from: i)
+                guard i < raw.count else { return nil }
+                switch raw[i] {
+                case UInt8(ascii: "\\"): i += 2
+                case UInt8(ascii: "\""): return bytes.startIndex + i + 1
+                default: i += 1
+                }
             }
         }
-        return nil
     }
 
     private static func skipWhitespace(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int {
