@@ -4,8 +4,73 @@ import NIOCore
 extension OpenAIChat {
     /// Facts of a non-streaming response body (`chat.completion`, or an error object).
     public static func parseResponse(_ body: ByteBuffer) -> ResponseFacts {
+        if let scanned = body.readableBytesView.withContiguousStorageIfAvailable(scanCompletion), let facts = scanned {
+            return facts
+        }
+        return parseResponse(JSONValue.parse(body.readableBytesView))
+    }
+
+    /// The common completion — text choices, a finish reason, usage; no error or tool calls —
+    /// read with `JSONScanner`, without building the members the record does not need (`id`,
+    /// `logprobs`, the usage details, …): exactly the facts `parseResponse` gives from the full
+    /// parse, or nil for anything else, which takes the full parse. Parsing each response into
+    /// a tree was ~3 % of the proxy's CPU at 32 connections.
+    static func scanCompletion(_ bytes: UnsafeBufferPointer<UInt8>) -> ResponseFacts? {
+        var scanner = JSONScanner(bytes)
         var facts = ResponseFacts()
-        guard let json = JSONValue.parse(body.readableBytesView) else { return facts }
+        var choices: [ChoiceScan.Choice]?
+        var seen = ChoiceScan.Seen()
+        let read = scanner.members { key, scanner in
+            switch key {
+            case "model":
+                guard seen.first(0) else { return false }
+                facts.responseModel = scanner.stringValue()
+            case "error":
+                guard seen.first(1), scanner.isNull else { return false }
+                scanner.skip()
+            case "usage":
+                guard seen.first(2) else { return false }
+                if scanner.isNull {
+                    scanner.skip()
+                } else {
+                    guard let usage = scanner.value() else { return false }
+                    facts.usage = parseUsage(usage)
+                }
+            case "choices":
+                guard seen.first(3), scanner.isArray else { return false }
+                var read: [ChoiceScan.Choice] = []
+                let whole = scanner.elements { position, scanner in
+                    guard let choice = ChoiceScan.choice(&scanner, position: position) else { return false }
+                    read.append(choice)
+                    return true
+                }
+                guard whole else { return false }
+                choices = read
+            default:
+                scanner.skip()
+            }
+            return true
+        }
+        guard read, scanner.finished(), let choices else { return nil }
+        var texts: [Int: String] = [:]
+        for choice in choices {
+            // A completion's `message` comes before a `delta` (the full parse's `??`).
+            let pieces = choice.message ?? choice.delta
+            if pieces?.contentParts == true { return nil }
+            if let content = pieces?.content ?? choice.text { texts[choice.index] = content }
+            if choice.index == 0 || facts.finishReason == nil, let reason = choice.finishReason {
+                facts.finishReason = reason
+            }
+        }
+        assignTexts(texts, toolCalls: [], into: &facts)
+        facts.completed = true
+        return facts
+    }
+
+    /// Facts of a non-streaming response from its full parse (nil: not JSON).
+    static func parseResponse(_ json: JSONValue?) -> ResponseFacts {
+        var facts = ResponseFacts()
+        guard let json else { return facts }
         readError(json, into: &facts)
         facts.responseModel = json["model"]?.stringValue
         if let usage = json["usage"], !usage.isNull { facts.usage = parseUsage(usage) }

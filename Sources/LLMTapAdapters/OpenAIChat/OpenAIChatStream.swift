@@ -76,33 +76,6 @@ extension OpenAIChat {
             if carriesContent { facts.contentTimes.append(time) }
         }
 
-        /// One choice of a chunk as `consumeCommon` reads it.
-        private struct Choice {
-            var index: Int
-            /// `delta`'s pieces, and `message`'s (read when a chunk has no `delta`).
-            var delta: Pieces?
-            var message: Pieces?
-            var text: String?
-            var finishReason: String?
-        }
-
-        /// The keys of an object met so far, by number: a repeated one takes the full parse
-        /// (where the last one counts).
-        private struct Seen {
-            private var bits: UInt8 = 0
-
-            mutating func first(_ key: Int) -> Bool {
-                defer { bits |= 1 << key }
-                return bits & (1 << key) == 0
-            }
-        }
-
-        private struct Pieces {
-            var content: String?
-            /// A non-empty `reasoning_content`, `reasoning` or `refusal`: the chunk carries content.
-            var other = false
-        }
-
         /// The common chunk — text, reasoning, a finish reason, usage; no error or tool calls —
         /// read with `JSONScanner`, without parsing the members the record does not need. Exactly
         /// what `consume(_:at:)` does with the same chunk; false, having changed nothing, for
@@ -111,8 +84,8 @@ extension OpenAIChat {
             var scanner = JSONScanner(bytes)
             var model: String?
             var usage: JSONValue?
-            var choices: [Choice] = []
-            var seen = Seen()
+            var choices: [ChoiceScan.Choice] = []
+            var seen = ChoiceScan.Seen()
             let read = scanner.members { key, scanner in
                 switch key {
                 case "model":
@@ -137,7 +110,7 @@ extension OpenAIChat {
                 case "choices":
                     guard seen.first(3), scanner.isArray else { return false }
                     return scanner.elements { position, scanner in
-                        guard let choice = Self.choice(&scanner, position: position) else { return false }
+                        guard let choice = ChoiceScan.choice(&scanner, position: position) else { return false }
                         choices.append(choice)
                         return true
                     }
@@ -170,68 +143,6 @@ extension OpenAIChat {
             }
             if carriesContent { facts.contentTimes.append(time) }
             return true
-        }
-
-        private static func choice(_ scanner: inout JSONScanner, position: Int) -> Choice? {
-            var choice = Choice(index: position)
-            var seen = Seen()
-            let read = scanner.members { key, scanner in
-                switch key {
-                case "index": guard seen.first(0) else { return false }
-                case "delta": guard seen.first(1) else { return false }
-                case "message": guard seen.first(2) else { return false }
-                case "text": guard seen.first(3) else { return false }
-                case "finish_reason": guard seen.first(4) else { return false }
-                default:
-                    scanner.skip()
-                    return true
-                }
-                switch key {
-                case "index":
-                    choice.index = (scanner.value()?.intValue).map { Int($0) } ?? position
-                case "delta", "message":
-                    // A `delta` of null or of another kind has no pieces, and hides `message`.
-                    var pieces = Pieces()
-                    if scanner.isNull || !scanner.isObject {
-                        scanner.skip()
-                    } else if !Self.pieces(&scanner, into: &pieces) {
-                        return false
-                    }
-                    if key == "delta" { choice.delta = pieces } else { choice.message = pieces }
-                case "text":
-                    choice.text = scanner.stringValue()
-                default:
-                    choice.finishReason = scanner.stringValue()
-                }
-                return true
-            }
-            return read ? choice : nil
-        }
-
-        private static func pieces(_ scanner: inout JSONScanner, into pieces: inout Pieces) -> Bool {
-            var seen = Seen()
-            return scanner.members { key, scanner in
-                switch key {
-                case "content", "reasoning_content", "reasoning", "refusal":
-                    let bit = key == "content" ? 0 : key == "reasoning_content" ? 1 : key == "reasoning" ? 2 : 3
-                    guard seen.first(bit) else { return false }
-                    let piece = scanner.stringValue()
-                    if key == "content" {
-                        pieces.content = piece
-                    } else if let piece, !piece.isEmpty {
-                        pieces.other = true
-                    }
-                    return true
-                case "tool_calls":
-                    // Tool-call fragments take the full parse; anything but an array adds none.
-                    guard !scanner.isArray else { return false }
-                    scanner.skip()
-                    return true
-                default:
-                    scanner.skip()
-                    return true
-                }
-            }
         }
 
         /// The facts so far; callable at any point, e.g. when the client hung up.
