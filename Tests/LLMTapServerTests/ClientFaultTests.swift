@@ -60,6 +60,28 @@ struct ClientFaultTests {
         }
     }
 
+    /// The head timeout runs from each response's end, not from the connection's opening: a
+    /// connection kept busy past its first deadline stays open (the guard's one timer finds the
+    /// deadline moved and is set again), and is closed once it idles.
+    @Test func aConnectionInUseOutlivesItsFirstDeadline() async throws {
+        _ = try await Tap.run(configure: { $0.clientHeaderTimeout = .milliseconds(1500) }) { tap in
+            let connection = try await RawConnection(port: tap.proxyPort)
+            let body = WireSamples.request(stream: false)
+            let request =
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            // Five calls 0.6 s apart: ~3 s on one connection, twice its 1.5 s head timeout.
+            for n in 1...5 {
+                try await connection.send(request)
+                let text = await connection.read(until: WireSamples.completion, seconds: 10)
+                #expect(text.hasSuffix(WireSamples.completion), "call \(n)")
+                #expect(!connection.isClosed, "call \(n)")
+                try await Task.sleep(for: .milliseconds(600))
+            }
+            let (_, closed) = await connection.readUntilClosed(seconds: 20)
+            #expect(closed)
+        }
+    }
+
     @Test func connectionsOverTheLimitGet503AndTheProxyRecovers() async throws {
         raiseOpenFileLimit()
         let limit = 400

@@ -47,7 +47,14 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let limits: ConnectionLimits
     private let counter: ConnectionCounter
     private var admitted = true
-    private var deadline: Scheduled<Void>?
+    /// When the connection is closed unless what it awaits has come (nil: it awaits nothing).
+    private var deadline: NIODeadline?
+    /// The timer that enforces `deadline`, and when it fires: at or before `deadline`. A
+    /// deadline moved later leaves it be — it fires, finds the deadline moved, and is set again.
+    /// A timer scheduled and cancelled for every step of every request (three a call) was ~3 %
+    /// of llmtap's CPU at 32 connections (NIO's scheduled-task heap, a promise failed per cancel).
+    private var timer: Scheduled<Void>?
+    private var timerAt: NIODeadline?
 
     init(limits: ConnectionLimits, counter: ConnectionCounter) {
         self.limits = limits
@@ -61,7 +68,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        timer?.cancel()
+        timer = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -72,9 +80,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch part {
         case .head: armDeadline(context: context, limits.bodyTimeout)
-        case .end:
-            deadline?.cancel()
-            deadline = nil
+        case .end: deadline = nil
         case .body: break
         }
         context.fireChannelRead(data)
@@ -89,9 +95,31 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func armDeadline(context: ChannelHandlerContext, _ timeout: TimeAmount) {
-        deadline?.cancel()
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        deadline = context.eventLoop.scheduleTask(in: timeout) { loopBound.value.close(promise: nil) }
+        let at = NIODeadline.now() + timeout
+        deadline = at
+        if let timerAt, timerAt <= at { return }
+        timer?.cancel()
+        startTimer(context: context, at: at)
+    }
+
+    private func startTimer(context: ChannelHandlerContext, at: NIODeadline) {
+        timerAt = at
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: at) {
+            let (connectionGuard, context) = loopBound.value
+            connectionGuard.timerFired(context: context)
+        }
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        timerAt = nil
+        guard let deadline else { return }
+        if deadline <= .now() {
+            context.close(promise: nil)
+        } else {
+            startTimer(context: context, at: deadline)
+        }
     }
 
     private func refuse(context: ChannelHandlerContext) {
