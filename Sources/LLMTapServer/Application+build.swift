@@ -139,7 +139,9 @@ func upstreamClientConfiguration(_ configuration: LLMTapConfiguration) -> HTTPCl
         timeout: .init(
             connect: .nanoseconds(Int64(configuration.connectTimeout.nanoseconds)),
             read: .nanoseconds(Int64(configuration.readTimeout.nanoseconds))),
-        connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256),
+        connectionPool: .init(
+            idleTimeout: .nanoseconds(Int64(configuration.upstreamIdleTimeout.nanoseconds)),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: 256),
         decompression: .disabled  // responses pass through encoded; llmtap decodes a copy for parsing
     )
     client.httpVersion = .automatic
@@ -172,6 +174,7 @@ final class UpstreamClients: Sendable {
         var poolConfiguration = UpstreamPool.Configuration()
         if let connect = configuration.timeout.connect { poolConfiguration.connectTimeout = connect }
         if let read = configuration.timeout.read { poolConfiguration.readTimeout = read }
+        poolConfiguration.idleTimeout = configuration.connectionPool.idleTimeout
         for loop in group.makeIterator() {
             let client = HTTPClient(eventLoopGroupProvider: .shared(loop), configuration: configuration)
             all.append(client)

@@ -39,6 +39,8 @@ public struct LLMTapConfiguration: Sendable {
     public var connectTimeout: Duration = .seconds(10)
     /// The longest silence tolerated from an upstream, between any two reads (slow models think).
     public var readTimeout: Duration = .seconds(600)
+    /// A kept-alive connection to an upstream closes after this long unused.
+    public var upstreamIdleTimeout: Duration = .seconds(60)
     public var recorder = Recorder.Configuration()
     /// An OpenTelemetry collector's OTLP/HTTP base URL (`http://collector:4318`): one span
     /// per call is exported there. Off when nil.

@@ -18,13 +18,45 @@ struct UpstreamPoolTests {
 
     /// Runs llmtap with `upstream` as provider `raw` (over TLS with `tls`) and returns its store.
     private func withRaw(
-        _ upstream: RawUpstream, tls: Bool = false, _ body: @escaping @Sendable (Tap) async throws -> Void
+        _ upstream: RawUpstream, tls: Bool = false, idleTimeout: Duration = .seconds(60),
+        _ body: @escaping @Sendable (Tap) async throws -> Void
     ) async throws -> Store {
         try await upstream.run { port in
             try await Tap.run(configure: {
                 $0.providers["raw"] = "\(tls ? "https" : "http")://localhost:\(port)"
+                $0.upstreamIdleTimeout = idleTimeout
             }) { tap in try await body(tap) }
         }
+    }
+
+    /// A kept connection nobody uses is closed after the idle timeout; the upstream, which
+    /// waits for llmtap to close it, sees it end.
+    @Test func anUnusedConnectionIsClosedAfterTheIdleTimeout() async throws {
+        let upstream = RawUpstream(scripts: ["idle": [.send(Self.keepAlive), .awaitClose(.seconds(30))]])
+        _ = try await withRaw(upstream, idleTimeout: .milliseconds(500)) { tap in
+            let response = try await tap.post("/raw/v1/chat/completions", body: WireSamples.request(model: "idle", stream: false))
+            #expect(await Tap.read(response).bytes == WireSamples.completion)
+            #expect(upstream.finished == 0, "kept for the next call")
+            #expect(await eventually(10) { upstream.finished == 1 }, "closed by llmtap long before the upstream's 30 s")
+        }
+    }
+
+    /// A call in flight is not cut by the idle timeout: a stream whose events come 450 ms apart
+    /// arrives whole with a 300 ms idle timeout (the connection's one timer serves both).
+    @Test func aCallLongerThanTheIdleTimeoutIsNotCut() async throws {
+        let events = WireSamples.text.events(includeUsage: false)
+        var steps: [RawUpstream.Step] = [.send(UpstreamFaultTests.sseHead)]
+        for event in events { steps += [.pause(.milliseconds(450)), .send(UpstreamFaultTests.chunk(event))] }
+        steps += [.send("0\r\n\r\n"), .awaitClose(.seconds(30))]
+        let upstream = RawUpstream(scripts: ["slow": steps])
+        let store = try await withRaw(upstream, idleTimeout: .milliseconds(300)) { tap in
+            let response = try await tap.post("/raw/v1/chat/completions", body: WireSamples.request(model: "slow", stream: true))
+            let (bytes, clean) = await Tap.read(response)
+            #expect(clean)
+            #expect(bytes == events.joined())
+            #expect(await eventually { tap.app.recorder.stats.written == 1 })
+        }
+        #expect(try store.calls().map(\.outcome) == [.ok])
     }
 
     /// The upstream answers with keep-alive, then closes the connection without reading the

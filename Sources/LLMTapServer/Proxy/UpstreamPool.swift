@@ -161,9 +161,7 @@ final class UpstreamPool: @unchecked Sendable {
             return
         }
         idle[connection.target, default: []].append(connection)
-        connection.idleTimer = loop.scheduleTask(in: configuration.idleTimeout) { [weak connection] in
-            connection?.close()
-        }
+        connection.becameIdle()
     }
 
     /// A connection that closed: out of the pool.
@@ -283,8 +281,15 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
     private var waiting = false
     private var readHeld = false
     private var lastRead = NIODeadline.now()
-    private var readTimer: Scheduled<Void>?
-    var idleTimer: Scheduled<Void>?
+    /// When the connection, kept unused in the pool, is closed.
+    private var idleUntil: NIODeadline?
+    /// One timer for the read timeout (a call in flight) and the idle timeout (in the pool),
+    /// firing at or before what is due; when it fires it looks at what is due now and is set
+    /// again. Scheduled no later than one idle timeout ahead when a call starts, it needs no
+    /// moving when the call ends: two timers scheduled and two cancelled a call before (NIO's
+    /// scheduled-task heap, a promise failed per cancel).
+    private var timer: Scheduled<Void>?
+    private var timerAt: NIODeadline?
 
     init(pool: UpstreamPool, target: UpstreamTarget) {
         self.pool = pool
@@ -296,21 +301,21 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func close() {
-        idleTimer?.cancel()
+        timer?.cancel()
+        timer = nil
         context?.close(promise: nil)
     }
 
     func start(_ call: UpstreamCall, reused: Bool) {
         guard let context, let request = call.request else { return }
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleUntil = nil
         self.call = call
         self.reused = reused
         call.connection = self
         answered = false
         keepAlive = true
         lastRead = .now()
-        armReadTimer(in: pool.configuration.readTimeout)
+        setTimer(at: lastRead + min(pool.configuration.readTimeout, pool.configuration.idleTimeout))
         context.write(wrapOutboundOut(.head(request.head)), promise: nil)
         if let body = request.body, body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
@@ -343,7 +348,6 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
             }
         case .end:
             guard answered else { return }  // the end of an informational response
-            readTimer?.cancel()
             self.call = nil
             // Back in the pool before the call hears its end: a pipelined next request may take it.
             if keepAlive { pool.release(self) } else { close() }
@@ -362,8 +366,8 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
 
     func channelInactive(context: ChannelHandlerContext) {
         defer { context.fireChannelInactive() }
-        readTimer?.cancel()
-        idleTimer?.cancel()
+        timer?.cancel()
+        timer = nil
         pool.remove(self)
         guard let call else { return }
         self.call = nil
@@ -389,23 +393,44 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
         return [ECONNRESET, EPIPE].contains(error.errnoCode)
     }
 
-    /// The read timeout counts the upstream's silence: reset by every read, paused while the
-    /// client holds the response back.
-    private func armReadTimer(in amount: TimeAmount) {
-        readTimer?.cancel()
-        readTimer = context?.eventLoop.scheduleTask(in: amount) { [weak self] in self?.readTimerFired() }
+    /// Kept unused in the pool from now: closed after the idle timeout unless a call takes it.
+    func becameIdle() {
+        let at = NIODeadline.now() + pool.configuration.idleTimeout
+        idleUntil = at
+        setTimer(at: at)
     }
 
-    private func readTimerFired() {
-        guard let call else { return }
-        let timeout = pool.configuration.readTimeout
-        let silent = NIODeadline.now() - lastRead
-        if waiting || silent < timeout {
-            armReadTimer(in: waiting ? timeout : timeout - silent)
-            return
+    /// Makes the timer fire by `at`: left alone when it fires sooner.
+    private func setTimer(at: NIODeadline) {
+        if let timerAt, timerAt <= at { return }
+        timer?.cancel()
+        startTimer(at: at)
+    }
+
+    private func startTimer(at: NIODeadline) {
+        guard let loop = context?.eventLoop else { return }
+        timerAt = at
+        timer = loop.scheduleTask(deadline: at) { [weak self] in self?.timerFired() }
+    }
+
+    /// The read timeout counts the upstream's silence: reset by every read, paused while the
+    /// client holds the response back. The idle timeout closes a connection left unused.
+    private func timerFired() {
+        timer = nil
+        timerAt = nil
+        let now = NIODeadline.now()
+        if let call {
+            let timeout = pool.configuration.readTimeout
+            if waiting || now - lastRead < timeout {
+                // No later than an idle timeout ahead: the call's end then needs no earlier timer.
+                startTimer(at: min(waiting ? now + timeout : lastRead + timeout, now + pool.configuration.idleTimeout))
+                return
+            }
+            self.call = nil
+            call.fail(HTTPClientError.readTimeout)
+            close()
+        } else if let idleUntil {
+            if now >= idleUntil { close() } else { startTimer(at: idleUntil) }
         }
-        self.call = nil
-        call.fail(HTTPClientError.readTimeout)
-        close()
     }
 }
