@@ -70,6 +70,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        timerAt = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

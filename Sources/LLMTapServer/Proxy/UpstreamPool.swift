@@ -301,8 +301,7 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func close() {
-        timer?.cancel()
-        timer = nil
+        stopTimer()
         context?.close(promise: nil)
     }
 
@@ -366,8 +365,7 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
 
     func channelInactive(context: ChannelHandlerContext) {
         defer { context.fireChannelInactive() }
-        timer?.cancel()
-        timer = nil
+        stopTimer()
         pool.remove(self)
         guard let call else { return }
         self.call = nil
@@ -405,6 +403,12 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
         if let timerAt, timerAt <= at { return }
         timer?.cancel()
         startTimer(at: at)
+    }
+
+    private func stopTimer() {
+        timer?.cancel()
+        timer = nil
+        timerAt = nil
     }
 
     private func startTimer(at: NIODeadline) {
