@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import HTTPTypes
 import Hummingbird
 import LLMTapCore
 import LLMTapStore
@@ -63,6 +64,12 @@ public func buildApplication(
             throw ConfigurationError("--retain-payloads takes a duration like 14d, 12h or 30m, not '\(retain)'")
         }
         return period
+    }
+    // A provider key goes upstream as a header value, which the upstream pipeline does not check
+    // on every request (`UpstreamPool`): one with a line break would split the request's head.
+    for (provider, key) in configuration.providerKeys.sorted(by: { $0.key < $1.key }) where !HTTPField.isValidValue(key) {
+        throw ConfigurationError(
+            "the \(provider) provider key holds a character a header cannot carry (a line break?): check \(provider.uppercased())_API_KEY")
     }
     let redactor: Redactor?
     do {

@@ -54,6 +54,19 @@ struct ConfigurationTests {
         }
     }
 
+    /// A provider key with a line break (a key file read with its newline) would split the
+    /// upstream request's head, which is not checked per request: llmtap refuses to start, and
+    /// says which key without showing it.
+    @Test func aProviderKeyAHeaderCannotCarryIsRefusedAtStart() throws {
+        var c = LLMTapConfiguration()
+        c.databasePath = TestFiles.path(extension: "sqlite")
+        c.providerKeys = ["openai": "sk-good", "anthropic": "sk-ant-secret\nX-Injected: 1"]
+        let error = try #require(throws: ConfigurationError.self) { try buildApplication(c) }
+        #expect(error.description.contains("anthropic") && error.description.contains("ANTHROPIC_API_KEY"))
+        #expect(!error.description.contains("sk-ant-secret"))
+        // (Keys that are fine start llmtap: `SecretsTests` and `EngineTests` run with them.)
+    }
+
     @Test func apiOnANonLoopbackAddressNeedsAToken() throws {
         var c = LLMTapConfiguration()
         c.apiHost = "0.0.0.0"
