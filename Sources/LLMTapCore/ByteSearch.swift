@@ -31,38 +31,36 @@ public enum ByteSearch {
     /// string's run of bytes that stand for themselves ends — or `bytes.count` if none.
     @inlinable
     public static func stringRunEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
-        var i = start
-        if let base = bytes.baseAddress {
-            while i + 8 <= bytes.count {
-                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                let flags = equal(word, UInt8(ascii: "\"")) | equal(word, UInt8(ascii: "\\")) | control(word)
-                if flags != 0 { return i + flags.trailingZeroBitCount >> 3 }
-                i += 8
-            }
-        }
-        while i < bytes.count {
-            let byte = bytes[i]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { return i }
-            i += 1
-        }
-        return bytes.count
+        firstIndex(
+            bytes, from: start,
+            flags: { equal($0, UInt8(ascii: "\"")) | equal($0, UInt8(ascii: "\\")) | control($0) },
+            matches: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 })
     }
 
     /// The first index from `start` whose byte is `\n` or `\r` — where a line ends — or
     /// `bytes.count` if none.
     @inlinable
     public static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        firstIndex(
+            bytes, from: start, flags: { equal($0, 0x0A) | equal($0, 0x0D) }, matches: { $0 == 0x0A || $0 == 0x0D })
+    }
+
+    /// The first index from `start` whose byte `matches`: a word at a time while eight bytes
+    /// are left (`flags` marks the bytes sought in a word), then byte by byte.
+    @inlinable @inline(__always)
+    static func firstIndex(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, flags: (UInt64) -> UInt64, matches: (UInt8) -> Bool
+    ) -> Int {
         var i = start
         if let base = bytes.baseAddress {
             while i + 8 <= bytes.count {
-                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                let flags = equal(word, 0x0A) | equal(word, 0x0D)
-                if flags != 0 { return i + flags.trailingZeroBitCount >> 3 }
+                let found = flags(UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                if found != 0 { return i + found.trailingZeroBitCount >> 3 }
                 i += 8
             }
         }
         while i < bytes.count {
-            if bytes[i] == 0x0A || bytes[i] == 0x0D { return i }
+            if matches(bytes[i]) { return i }
             i += 1
         }
         return bytes.count

@@ -266,6 +266,18 @@ public struct JSONScanner {
         return value
     }
 
+    /// Steps over a `null` here, or parses the value here into `value`; false when the document
+    /// is not JSON.
+    public mutating func valueUnlessNull(into value: inout JSONValue?) -> Bool {
+        if isNull {
+            skip()
+            return !failed
+        }
+        guard let parsed = self.value() else { return false }
+        value = parsed
+        return true
+    }
+
     /// The string here, or nil after stepping over a value of another kind (`stringValue`).
     public mutating func stringValue() -> String? {
         guard !failed else { return nil }

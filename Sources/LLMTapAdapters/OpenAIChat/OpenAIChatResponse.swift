@@ -19,6 +19,7 @@ extension OpenAIChat {
         var scanner = JSONScanner(bytes)
         var facts = ResponseFacts()
         var choices: [ChoiceScan.Choice]?
+        var usage: JSONValue?
         var seen = ChoiceScan.Seen()
         let read = scanner.members { key, scanner in
             switch key {
@@ -29,13 +30,7 @@ extension OpenAIChat {
                 guard seen.first(1), scanner.isNull else { return false }
                 scanner.skip()
             case "usage":
-                guard seen.first(2) else { return false }
-                if scanner.isNull {
-                    scanner.skip()
-                } else {
-                    guard let usage = scanner.value() else { return false }
-                    facts.usage = parseUsage(usage)
-                }
+                guard seen.first(2), scanner.valueUnlessNull(into: &usage) else { return false }
             case "choices":
                 guard seen.first(3), scanner.isArray else { return false }
                 var read: [ChoiceScan.Choice] = []
@@ -52,6 +47,7 @@ extension OpenAIChat {
             return true
         }
         guard read, scanner.finished(), let choices else { return nil }
+        if let usage { facts.usage = parseUsage(usage) }
         var texts: [Int: String] = [:]
         for choice in choices {
             // A completion's `message` comes before a `delta` (the full parse's `??`).

@@ -99,14 +99,7 @@ extension OpenAIChat {
                     return true
                 case "usage":
                     // The stream's last chunk reports it: parsed alone, not the whole chunk again.
-                    guard seen.first(2) else { return false }
-                    if scanner.isNull {
-                        scanner.skip()
-                    } else {
-                        guard let value = scanner.value() else { return false }
-                        usage = value
-                    }
-                    return true
+                    return seen.first(2) && scanner.valueUnlessNull(into: &usage)
                 case "choices":
                     guard seen.first(3), scanner.isArray else { return false }
                     return scanner.elements { position, scanner in
