@@ -287,13 +287,10 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
     private var lastRead = NIODeadline.now()
     /// When the connection, kept unused in the pool, is closed.
     private var idleUntil: NIODeadline?
-    /// One timer for the read timeout (a call in flight) and the idle timeout (in the pool),
-    /// firing at or before what is due; when it fires it looks at what is due now and is set
-    /// again. Scheduled no later than one idle timeout ahead when a call starts, it needs no
-    /// moving when the call ends: two timers scheduled and two cancelled a call before (NIO's
-    /// scheduled-task heap, a promise failed per cancel).
-    private var timer: Scheduled<Void>?
-    private var timerAt: NIODeadline?
+    /// One timer for the read timeout (a call in flight) and the idle timeout (in the pool).
+    /// Set no later than one idle timeout ahead when a call starts, it needs no moving when the
+    /// call ends (two timers were scheduled and two cancelled a call).
+    private var timer = DeadlineTimer()
 
     init(pool: UpstreamPool, target: UpstreamTarget) {
         self.pool = pool
@@ -305,7 +302,7 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func close() {
-        stopTimer()
+        timer.stop()
         context?.close(promise: nil)
     }
 
@@ -369,7 +366,7 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
 
     func channelInactive(context: ChannelHandlerContext) {
         defer { context.fireChannelInactive() }
-        stopTimer()
+        timer.stop()
         pool.remove(self)
         guard let call else { return }
         self.call = nil
@@ -402,43 +399,28 @@ private final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHa
         setTimer(at: at)
     }
 
-    /// Makes the timer fire by `at`: left alone when it fires sooner.
     private func setTimer(at: NIODeadline) {
-        if let timerAt, timerAt <= at { return }
-        timer?.cancel()
-        startTimer(at: at)
-    }
-
-    private func stopTimer() {
-        timer?.cancel()
-        timer = nil
-        timerAt = nil
-    }
-
-    private func startTimer(at: NIODeadline) {
         guard let loop = context?.eventLoop else { return }
-        timerAt = at
-        timer = loop.scheduleTask(deadline: at) { [weak self] in self?.timerFired() }
+        timer.fire(by: at) { loop.scheduleTask(deadline: $0) { [weak self] in self?.timerFired() } }
     }
 
     /// The read timeout counts the upstream's silence: reset by every read, paused while the
     /// client holds the response back. The idle timeout closes a connection left unused.
     private func timerFired() {
-        timer = nil
-        timerAt = nil
+        timer.fired()
         let now = NIODeadline.now()
         if let call {
             let timeout = pool.configuration.readTimeout
             if waiting || now - lastRead < timeout {
                 // No later than an idle timeout ahead: the call's end then needs no earlier timer.
-                startTimer(at: min(waiting ? now + timeout : lastRead + timeout, now + pool.configuration.idleTimeout))
+                setTimer(at: min(waiting ? now + timeout : lastRead + timeout, now + pool.configuration.idleTimeout))
                 return
             }
             self.call = nil
             call.fail(HTTPClientError.readTimeout)
             close()
         } else if let idleUntil {
-            if now >= idleUntil { close() } else { startTimer(at: idleUntil) }
+            if now >= idleUntil { close() } else { setTimer(at: idleUntil) }
         }
     }
 }
