@@ -37,6 +37,24 @@ public enum ByteSearch {
             matches: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 })
     }
 
+    /// The index just past the closing quote of a string whose content starts at `start` (after
+    /// its opening quote), stepping over escapes without checking them; nil when it is not
+    /// closed. For scanners that only find where values end (payload fragments, a chunk's
+    /// members); `JSONParser` checks what it reads.
+    @inlinable
+    public static func stringEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var i = start
+        while true {
+            i = stringRunEnd(bytes, from: i)
+            guard i < bytes.count else { return nil }
+            switch bytes[i] {
+            case UInt8(ascii: "\""): return i + 1
+            case UInt8(ascii: "\\"): i += 2
+            default: i += 1  // a control character
+            }
+        }
+    }
+
     /// The first index from `start` whose byte is `\n` or `\r` — where a line ends — or
     /// `bytes.count` if none.
     @inlinable

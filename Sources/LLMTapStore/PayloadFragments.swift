@@ -252,17 +252,8 @@ enum PayloadFragments {
 
         mutating func skipString() throws {
             try expect(UInt8(ascii: "\""))
-            while true {
-                i = bytes.withUnsafeBytes { ByteSearch.stringRunEnd($0, from: i) }
-                guard let b = peek else { throw Malformed() }
-                i += 1
-                if b == UInt8(ascii: "\\") {
-                    guard peek != nil else { throw Malformed() }
-                    i += 1
-                } else if b == UInt8(ascii: "\"") {
-                    return
-                }  // a control character: the scanner only finds where values end
-            }
+            guard let end = bytes.withUnsafeBytes({ ByteSearch.stringEnd($0, from: i) }) else { throw Malformed() }
+            i = end
         }
 
         mutating func skipValue() throws {

@@ -14,6 +14,16 @@ struct ByteSearchTests {
         return min(i, bytes.count)
     }
 
+    /// Past the closing quote, stepping over escapes, byte by byte.
+    static func naiveStringEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+        var i = start
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "\"") { return i + 1 }
+            i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1
+        }
+        return nil
+    }
+
     /// Every position and length up to three words, with the byte sought at each place of a word
     /// among bytes that sit next to it in value (0x21 and 0x5B/0x5D beside `"` and `\`, 0x1F
     /// and 0x20 at the control boundary, 0x0B/0x0C between `\n` and `\r`, bytes at and above 0x80
@@ -57,7 +67,18 @@ struct ByteSearchTests {
             let start = Int.random(in: 0...length, using: &generator)
             #expect(bytes.withUnsafeBytes { ByteSearch.stringRunEnd($0, from: start) } == Self.naiveStringRunEnd(bytes, from: start))
             #expect(bytes.withUnsafeBytes { ByteSearch.lineEnd($0, from: start) } == Self.naiveLineEnd(bytes, from: start))
+            #expect(bytes.withUnsafeBytes { ByteSearch.stringEnd($0, from: start) } == Self.naiveStringEnd(bytes, from: start))
         }
+    }
+
+    @Test func theEndOfAString() {
+        func end(_ text: String) -> Int? { Array(text.utf8).withUnsafeBytes { ByteSearch.stringEnd($0, from: 0) } }
+        #expect(end(#"plain text that runs past a word" rest"#) == 33)
+        #expect(end(#"an \"escaped\" quote and \\" rest"#) == 28)
+        #expect(end("a control \u{01} byte\" x") == 17)
+        #expect(end(#"unterminated"#) == nil)
+        #expect(end(#"ends in a backslash \"#) == nil)
+        #expect(end(#"\""#) == nil)
     }
 
     @Test func emptyAndPastTheEnd() {

@@ -241,18 +241,9 @@ enum TopLevelMember {
 
     /// The index after the string starting at `start`, or nil when it is not terminated.
     private static func skipString(_ bytes: ArraySlice<UInt8>, from start: Int) -> Int? {
+        // `raw` starts at `bytes.startIndex`.
         bytes.withUnsafeBytes { raw in
-            // `raw` starts at `bytes.startIndex`.
-            var i = start + 1 - bytes.startIndex
-            while true {
-                i = ByteSearch.stringRunEnd(raw, from: i)
-                guard i < raw.count else { return nil }
-                switch raw[i] {
-                case UInt8(ascii: "\\"): i += 2
-                case UInt8(ascii: "\""): return bytes.startIndex + i + 1
-                default: i += 1
-                }
-            }
+            ByteSearch.stringEnd(raw, from: start + 1 - bytes.startIndex).map { bytes.startIndex + $0 }
         }
     }
 
