@@ -39,27 +39,35 @@ public struct ModelPrice: Sendable, Hashable {
 public struct PricingTable: Sendable {
     /// The table's date (or the override file's), stored with every priced call.
     public var version: String
-    public var providers: [String: [String: ModelPrice]]
+    public var providers: [String: [String: ModelPrice]] {
+        didSet { anyProvider = Self.firstPrices(providers) }
+    }
+    /// Each model's price under the first provider, by name, that lists it: `price`'s last
+    /// resort, looked up for every call of a model no provider prices under the call's own
+    /// (a local model: it sorted the provider names for each such call, ~0.8 % of the proxy's samples).
+    private var anyProvider: [String: ModelPrice]
 
     public init(version: String, providers: [String: [String: ModelPrice]]) {
         self.version = version
         self.providers = providers
+        anyProvider = Self.firstPrices(providers)
+    }
+
+    private static func firstPrices(_ providers: [String: [String: ModelPrice]]) -> [String: ModelPrice] {
+        var first: [String: ModelPrice] = [:]
+        for provider in providers.keys.sorted() {
+            first.merge(providers[provider]!) { earlier, _ in earlier }
+        }
+        return first
     }
 
     /// The price of `model` at `provider`: an exact name first, then the name without a
     /// date suffix (`gpt-4o-2024-08-06` → `gpt-4o`); then the same model under any provider,
     /// for OpenAI-compatible upstreams that serve a known model under their own name.
     public func price(provider: String, model: String) -> ModelPrice? {
-        let candidates = [model, Self.strippingDateSuffix(model)]
-        for name in candidates {
-            if let price = providers[provider]?[name] { return price }
-        }
-        for name in candidates {
-            for key in providers.keys.sorted() {
-                if let price = providers[key]?[name] { return price }
-            }
-        }
-        return nil
+        let undated = Self.strippingDateSuffix(model)
+        let own = providers[provider]
+        return own?[model] ?? own?[undated] ?? anyProvider[model] ?? anyProvider[undated]
     }
 
     public func cost(provider: String, model: String?, usage: Usage?) -> NanoUSD? {

@@ -36,6 +36,30 @@ struct PricingTests {
         #expect(table.version.hasSuffix("+local-1"))
     }
 
+    /// The call's provider first (the exact name, then without its date); then the model under
+    /// any provider, the first by name — an OpenAI-compatible upstream serving a known model.
+    @Test func aModelUnknownToItsProviderTakesTheFirstProviderByNamesPrice() {
+        func price(_ output: Int64) -> ModelPrice { ModelPrice(input: NanoUSD(1), output: NanoUSD(output)) }
+        var table = PricingTable(
+            version: "t",
+            providers: [
+                "zeta": ["m": price(1), "n-2024-05-13": price(2)], "alpha": ["m": price(3), "n": price(4)],
+                "own": ["n": price(5)],
+            ])
+        #expect(table.price(provider: "local", model: "m")?.output == NanoUSD(3))
+        #expect(table.price(provider: "zeta", model: "m")?.output == NanoUSD(1))
+        #expect(table.price(provider: "local", model: "m-2024-05-13")?.output == NanoUSD(3))
+        // Its own undated price before another provider's exact one.
+        #expect(table.price(provider: "own", model: "n-2024-05-13")?.output == NanoUSD(5))
+        #expect(table.price(provider: "local", model: "n-2024-05-13")?.output == NanoUSD(2))
+        #expect(table.price(provider: "local", model: "unpriced") == nil)
+        // The table changed in place prices by what it holds now.
+        table.providers["aardvark"] = ["m": price(6)]
+        #expect(table.price(provider: "local", model: "m")?.output == NanoUSD(6))
+        table.providers["aardvark"] = nil
+        #expect(table.price(provider: "local", model: "m")?.output == NanoUSD(3))
+    }
+
     @Test func nanoDollarRounding() {
         #expect(NanoUSD.cost(tokens: 1, pricePerMillion: NanoUSD(dollars: 0.15)) == NanoUSD(150))
         #expect(NanoUSD.cost(tokens: 3, pricePerMillion: NanoUSD(dollars: 0.0375)) == NanoUSD(113))
