@@ -141,6 +141,33 @@ public struct ResponseParser: Sendable {
         }
     }
 
+    /// The reads of a body at once: `body` holds them all, `reads` says where each ended (offsets
+    /// into its readable bytes, ascending) and when it came. The same facts as `feed` read by
+    /// read (see `SSEStreamParser.feed(_:readEnds:_:)`), without copying each read (the proxy's
+    /// recorder rebuilds every stream from its reads this way).
+    public mutating func feed(_ body: ByteBuffer, readEnds reads: [(end: Int, time: UInt64)]) {
+        switch state {
+        case .openAI(var framing, var accumulator):
+            state = .document
+            framing.feed(body, readEnds: reads) { accumulator.consume($0, at: $1) }
+            state = .openAI(framing, accumulator)
+        case .responses(var framing, var accumulator):
+            state = .document
+            framing.feed(body, readEnds: reads) { accumulator.consume($0, at: $1) }
+            state = .responses(framing, accumulator)
+        case .anthropic(var framing, var accumulator):
+            state = .document
+            framing.feed(body, readEnds: reads) { accumulator.consume($0, at: $1) }
+            state = .anthropic(framing, accumulator)
+        case .ollama, .document:
+            var start = 0
+            for read in reads {
+                feed(body.getSlice(at: body.readerIndex + start, length: read.end - start)!, at: read.time)
+                start = read.end
+            }
+        }
+    }
+
     /// The facts of the whole response. `body` is the whole (decoded) body, read when the
     /// response is one document; a stream has been fed already.
     public func finish(body: ByteBuffer?, at end: UInt64) -> ResponseFacts {

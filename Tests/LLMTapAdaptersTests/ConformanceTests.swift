@@ -53,6 +53,43 @@ struct ConformanceTests {
         #expect(cost?.rawValue == expected.costNanoUSD)
     }
 
+    /// The recorder hands a stream's body over whole with where each read ended and when
+    /// (`feed(_:readEnds:)`): the same facts — text, usage, finish, tool calls, and each
+    /// content event's time — as feeding the reads one by one, however the body was cut:
+    /// every byte apart, in sevens, at random, the whole body as one read; line ends as sent
+    /// and as `\r\n`.
+    @Test(arguments: WireFixtures.all)
+    func aBodyFedWholeWithItsReadsGivesTheFactsOfItsReadsOneByOne(_ fixture: WireFixture) throws {
+        let api = try #require(WireAPI(rawValue: fixture.api))
+        var random = SystemRandomNumberGenerator()
+        for text in [fixture.response, fixture.response.replacingOccurrences(of: "\n", with: "\r\n")] {
+            let bytes = Array(text.utf8)
+            var cuts: [[Int]] = [Array(1...bytes.count), Array(stride(from: 7, to: bytes.count, by: 7)) + [bytes.count], [bytes.count]]
+            for _ in 0..<20 {
+                cuts.append((Set((0..<Int.random(in: 1...12, using: &random)).map { _ in Int.random(in: 1..<bytes.count, using: &random) }) + [bytes.count]).sorted())
+            }
+            for ends in cuts {
+                let reads = ends.enumerated().map { (end: $1, time: UInt64(1_000 * ($0 + 1))) }
+                var oneByOne = ResponseParser(api: api, contentType: fixture.contentType)
+                var start = 0
+                for read in reads {
+                    oneByOne.feed(ByteBuffer(bytes: bytes[start..<read.end]), at: read.time)
+                    start = read.end
+                }
+                var whole = ResponseParser(api: api, contentType: fixture.contentType)
+                var body = ByteBuffer(string: "ignored before the reader index")
+                body.moveReaderIndex(to: body.writerIndex)
+                body.writeBytes(bytes)
+                whole.feed(body, readEnds: reads)
+                #expect(whole.text == oneByOne.text)
+                let end = UInt64(1_000 * (reads.count + 1))
+                let expected = oneByOne.finish(body: ByteBuffer(bytes: bytes), at: end)
+                #expect(whole.finish(body: ByteBuffer(bytes: bytes), at: end) == expected, "\(fixture.name), reads ending at \(ends)")
+                if oneByOne.isStream, fixture.expected.timed, ends.count > 1 { #expect(!expected.contentTimes.isEmpty) }
+            }
+        }
+    }
+
     @Test func streamTextGrowsAsReadsArrive() {
         var parser = ResponseParser(api: .openAIResponses, contentType: "text/event-stream")
         var seen: [String] = []

@@ -25,6 +25,41 @@ public struct SSEStreamParser: Sendable {
         }
     }
 
+    /// A whole body at once, with where each of the reads it came in ended (offsets into
+    /// `body`'s readable bytes, ascending, the last its end) and when: each event is handed
+    /// the time of the read that brought its last byte — what feeding the reads one by one
+    /// gives, without copying each into the pending bytes. (One difference: a `\r` ending a
+    /// line at the very end of a read is timed by that read, not the next, which read by read
+    /// had to wait for in case a `\n` followed.) An event larger than `maximumEventBytes` is
+    /// dropped, as read by read.
+    public mutating func feed(
+        _ body: ByteBuffer, readEnds reads: [(end: Int, time: UInt64)], _ onEvent: (SSEEvent, UInt64) -> Void
+    ) {
+        guard let last = reads.last else { return }
+        guard pending.readableBytes == 0 else {
+            // Bytes already pending from `feed(_:_:)`: go on read by read.
+            var start = 0
+            for read in reads {
+                feed(body.getSlice(at: body.readerIndex + start, length: read.end - start)!) { onEvent($0, read.time) }
+                start = read.end
+            }
+            return
+        }
+        pending = body.getSlice(at: body.readerIndex, length: last.end)!
+        var read = 0
+        var eventStart = 0
+        while let event = try? decoder.decode(buffer: &pending) {
+            let end = pending.readerIndex
+            while read < reads.count - 1, reads[read].end < end { read += 1 }
+            if end - eventStart <= maximumEventBytes { onEvent(event, reads[read].time) }
+            eventStart = end
+        }
+        if pending.readableBytes > maximumEventBytes {
+            pending.clear()
+            decoder = SSEDecoder()
+        }
+    }
+
     /// The last event, when the stream ended without a final blank line.
     public mutating func finish(_ onEvent: (SSEEvent) -> Void) {
         while let event = try? decoder.decodeLast(buffer: &pending, seenEOF: true) { onEvent(event) }

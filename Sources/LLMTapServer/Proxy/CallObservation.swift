@@ -28,6 +28,7 @@ struct CallObservation: Sendable {
     /// recorder's thread feeds the parser the same reads with the same times (the proxy's hot
     /// path, whose `finish` runs there: `Recorder.submit(building:)`).
     let deferParsing: Bool
+    /// Where each read ended in `responseBytes`' readable bytes, and when it came.
     private var reads: [(end: Int, time: UInt64)] = []
 
     init(
@@ -54,7 +55,7 @@ struct CallObservation: Sendable {
         if firstByteTime == nil { firstByteTime = time }
         responseBytes.writeImmutableBuffer(chunk)
         guard contentEncoding == nil, parser.isIncremental else { return }
-        if deferParsing { reads.append((responseBytes.writerIndex, time)) } else { parser.feed(chunk, at: time) }
+        if deferParsing { reads.append((responseBytes.readableBytes, time)) } else { parser.feed(chunk, at: time) }
     }
 
     /// The response's bytes so far.
@@ -65,12 +66,10 @@ struct CallObservation: Sendable {
 
     /// The facts of the whole response, however it came.
     private mutating func responseFacts(end: UInt64) -> ResponseFacts {
-        var start = responseBytes.readerIndex
-        for read in reads {
-            parser.feed(responseBytes.getSlice(at: start, length: read.end - start)!, at: read.time)
-            start = read.end
+        if !reads.isEmpty {
+            parser.feed(responseBytes, readEnds: reads)
+            reads = []
         }
-        reads = []
         let decoded = decodedBody()
         if contentEncoding != nil, parser.isIncremental, let decoded { parser.feed(decoded, at: firstByteTime ?? end) }
         return parser.finish(body: decoded, at: end)
