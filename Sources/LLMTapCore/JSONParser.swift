@@ -197,12 +197,36 @@ struct JSONParser {
 
     fileprivate mutating func number() -> JSONValue? {
         let start = i
+        guard let shape = numberShape() else { return nil }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+        if shape.isInteger, let integer = Int64(text) { return .int(integer) }
+        // A number beyond a double's range (`4e444`) has no value llmtap could store or write back
+        // (RFC 7493 §2.2): the document is not taken as JSON.
+        guard let number = Double(text), number.isFinite else { return nil }
+        return .double(number)
+    }
+
+    /// Steps over a number, as strict as `number` without making its value: one with no
+    /// exponent and up to 300 integer digits is within a double's range; any other is converted
+    /// to be sure (`created`, `index` and the like in every stream chunk are stepped over).
+    fileprivate mutating func skipNumber() -> Bool {
+        let start = i
+        guard let shape = numberShape() else { return false }
+        if !shape.hasExponent, shape.integerDigits <= 300 { return true }
+        i = start
+        return number() != nil
+    }
+
+    /// Reads a number's grammar (RFC 8259 §6), leaving `i` after it; nil when it is not one.
+    private mutating func numberShape() -> (isInteger: Bool, hasExponent: Bool, integerDigits: Int)? {
         var isInteger = true
+        var hasExponent = false
         if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
         let digitsStart = i
         while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
         guard i > digitsStart else { return nil }
         if bytes[digitsStart] == UInt8(ascii: "0"), i - digitsStart > 1 { return nil }  // no leading zeros
+        let integerDigits = i - digitsStart
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             isInteger = false
             i += 1
@@ -212,18 +236,14 @@ struct JSONParser {
         }
         if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
             isInteger = false
+            hasExponent = true
             i += 1
             if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
             let exponent = i
             while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
             guard i > exponent else { return nil }
         }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-        if isInteger, let integer = Int64(text) { return .int(integer) }
-        // A number beyond a double's range (`4e444`) has no value llmtap could store or write back
-        // (RFC 7493 §2.2): the document is not taken as JSON.
-        guard let number = Double(text), number.isFinite else { return nil }
-        return .double(number)
+        return (isInteger, hasExponent, integerDigits)
     }
 }
 
@@ -317,6 +337,8 @@ public struct JSONScanner {
                 return
             }
             if parser.string() == nil { fail() }
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            if !parser.skipNumber() { fail() }
         default:
             if parser.value() == nil { fail() }
         }

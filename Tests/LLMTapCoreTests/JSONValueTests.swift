@@ -52,3 +52,33 @@ struct JSONParserTests {
         #expect(JSONValue.parse(Array(text.utf8)) == nil)
     }
 }
+
+struct JSONScannerTests {
+    /// A number the scanner steps over is refused exactly when the parser refuses it: out of a
+    /// double's range (`1e400`, a 400-digit integer with an exponent), malformed (`01`, `1.`,
+    /// `-`, `1e`, `.5`, `+1`), or fine (`-0`, a 300-digit integer, `1e308`, `12.5E-3`).
+    @Test func aSkippedNumberIsRefusedExactlyWhenTheParserRefusesIt() {
+        let digits = String(repeating: "9", count: 300)
+        let numbers = [
+            "0", "-0", "7", "-12", "01", "-01", "1.", "1.5", "-0.25", ".5", "+1", "-", "1e", "1e+", "1E5", "12.5E-3",
+            "1e308", "1e309", "-1e400", "4e444", "1e-400", digits, digits + "9", digits + ".5", "1" + digits + "e0",
+            String(repeating: "9", count: 400), String(repeating: "9", count: 400) + "e2", "9223372036854775808", "1.5e",
+            "0x10", "1,", "2 ",
+        ]
+        for number in numbers {
+            let document = #"{"skipped":"# + number + #","kept":"yes"}"#
+            let parsed = JSONValue.parse(Array(document.utf8))
+            var kept: String?
+            let scanned = Array(document.utf8).withUnsafeBufferPointer { bytes -> Bool in
+                var scanner = JSONScanner(bytes)
+                let read = scanner.members { key, scanner in
+                    if key == "kept" { kept = scanner.stringValue() } else { scanner.skip() }
+                    return true
+                }
+                return read && scanner.finished()
+            }
+            #expect(scanned == (parsed != nil), "\(number)")
+            if scanned { #expect(kept == "yes", "\(number)") }
+        }
+    }
+}
