@@ -328,8 +328,8 @@ public final class Recorder: Service, Sendable {
                 spill(current, reason: "payload compression failed")
                 return
             }
-            let next = takeBatch()
             async let written = timedWrite(toWrite)
+            let next = await takeBatchWhenDue()
             // Kept to here: without this the optimizer frees it at its last use, between the writes.
             withExtendedLifetime(retired) {}
             retired = nil
@@ -417,6 +417,22 @@ public final class Recorder: Service, Sendable {
     private final class Taken: @unchecked Sendable {
         var calls: [Queued]
         init(_ calls: [Queued]) { self.calls = calls }
+    }
+
+    /// The next batch, taken while the one before is written once it is due: full, or its
+    /// first call has waited `flushInterval` — as the first call of a batch does when the writer
+    /// is idle — or a client waits on a commit (`--durability sync`), or the recorder stops.
+    /// Taken at once, a batch held what came in while the one before was prepared: 20-chunk
+    /// streams at 32 connections were written 27 calls a transaction, 174 transactions a second,
+    /// each with its rollup upserts and hand-offs between threads.
+    private func takeBatchWhenDue() async -> Taken {
+        let rest = state.withLock { s -> Duration? in
+            guard let openedAt = s.openedAt, s.queue.count < configuration.batchSize, s.committed.isEmpty, !s.stopping
+            else { return nil }
+            return configuration.flushInterval - (ContinuousClock.now - openedAt)
+        }
+        if let rest, rest > .zero { try? await Task.sleep(for: rest) }
+        return takeBatch()
     }
 
     private func takeBatch() -> Taken {

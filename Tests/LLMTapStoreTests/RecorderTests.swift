@@ -41,6 +41,37 @@ struct RecorderTests {
         }
     }
 
+    /// Under a steady stream of calls the writer is never idle long, and each next batch was
+    /// taken while the one before was written: it held the few calls that came meanwhile. A
+    /// batch is now taken once its first call has waited `flushInterval` (or it is full): about
+    /// one transaction per window, every call still written within a window of its batch.
+    @Test func aSteadyTrickleIsWrittenAboutOneBatchPerWindow() async throws {
+        let directory = try TestDirectory()
+        defer { directory.remove() }
+        let store = try Store(path: directory.databasePath)
+        var configuration = Recorder.Configuration()
+        configuration.flushInterval = .milliseconds(50)
+        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let calls = 900
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await recorder.run() }
+                let start = ContinuousClock.now
+                for n in stride(from: 0, to: calls, by: 3) {
+                    for k in n..<n + 3 { recorder.submit(sampleRecord(k)) }
+                    try await Task.sleep(until: start + .milliseconds(n / 3 + 1))
+                }
+                let elapsed = ContinuousClock.now - start
+                #expect(await eventually { recorder.stats.written == calls })
+                let windows = Int(elapsed / .milliseconds(50)) + 1
+                #expect(recorder.stats.batches <= windows + 2, "\(recorder.stats.batches) batches in \(elapsed)")
+                trigger.triggerGracefulShutdown()
+                try await group.waitForAll()
+            }
+        }
+        #expect(try store.callCount() == calls)
+    }
+
     /// `submitLeavingWake`: the writer sleeps until the caller rings (an event loop rings from
     /// a timer when the batch window has passed), and only one caller of a batch is asked to.
     @Test func aCallQueuedWithoutAWakeIsWrittenWhenTheCallerRings() async throws {
