@@ -31,6 +31,27 @@ struct ProxyFaultTests {
         #expect(call.parameters?["temperature"] == .double(0.2) && call.context?.arrayValue?.count == 2)
     }
 
+    /// The record is made once the request is on its way, not before; a call that fails
+    /// before that — an upstream address the client cannot send to fails at once, inside the
+    /// send — makes it then: the same record, with the caller's session and tags.
+    @Test func aCallFailedInsideTheSendIsRecordedWholeAsWell() async throws {
+        let store = try await Tap.run(upstreamURL: "http://127.0.0.1:70000") { tap in
+            let response = try await tap.post(
+                body: WireSamples.request(stream: false),
+                headers: [("X-Session-Id", "failed-at-once"), ("X-Tap-Meta-Team", "core"), ("Authorization", "Bearer sk-test")])
+            #expect(response.status == .badGateway)
+            let body = JSONValue.parse(Array(await Tap.read(response).bytes.utf8))
+            #expect(body?["error"]?["type"] == .string("upstream_unreachable"))
+        }
+        let call = try #require(try store.calls().first)
+        #expect(call.outcome == .unreachable && call.httpStatus == 502)
+        #expect(call.sessionID == "failed-at-once" && call.sessionSource == .header)
+        #expect(call.tags == ["team": "core"])
+        #expect(call.keyFingerprint != nil)
+        #expect(call.model == "gpt-4o-mini" && call.chatInput == "Capital of France?")
+        #expect(try store.call(id: call.id)?.requestBody == Array(WireSamples.request(stream: false).utf8))
+    }
+
     @Test func upstreamCutMidStream() async throws {
         let store = try await Tap.run { tap in
             let (status, bytes, clean) = try await tap.rawPost(body: WireSamples.request(model: "cut", stream: true))

@@ -193,19 +193,27 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let prepared = CallObservation.now()  // the body is in: from here on, the time is llmtap's own
         let call = responder.outgoing(
             route: collecting.route, headers: collecting.head.headerFields, body: collecting.body,
-            remoteAddress: context.channel.remoteAddress, proxyKeyName: collecting.proxyKeyName,
-            createdAt: collecting.createdAt)
+            proxyKeyName: collecting.proxyKeyName)
         let keepAlive = collecting.head.headerFields.first(.connection)?.lowercased() != "close"
+        // The record is made once the request is on its way (`buildRecord`): its id, the
+        // caller's headers and key fingerprint are not on the path to the first byte. A
+        // callback that needs it sooner (a call failed at once) makes it then.
         let tee = UpstreamTee(
-            handler: self, context: context, sink: responder.sink, pricing: responder.pricing, record: call.record,
+            handler: self, context: context, sink: responder.sink, pricing: responder.pricing,
+            record: { [responder, remoteAddress = context.channel.remoteAddress] in
+                responder.record(
+                    of: call, route: collecting.route, headers: collecting.head.headerFields,
+                    remoteAddress: remoteAddress, proxyKeyName: collecting.proxyKeyName, createdAt: collecting.createdAt)
+            },
             start: collecting.start, route: collecting.route, facts: call.facts, keepAlive: keepAlive,
             logger: responder.logger)
         state = .forwarding(tee)
-        responder.sink.metrics.upstreamStarted()
         tee.requestSide = CallObservation.now() &- prepared
         tee.call = responder.clients.pool(on: context.eventLoop).execute(
             url: collecting.route.url, method: HTTPMethod(rawValue: collecting.head.method.rawValue),
             headers: call.headers, body: call.sendsBody ? call.body : nil, delegate: tee)
+        responder.sink.metrics.upstreamStarted()
+        tee.buildRecord()
     }
 
     /// The call `tee` answered is over: the connection takes its next request.
@@ -230,7 +238,16 @@ final class UpstreamTee: UpstreamResponseDelegate, @unchecked Sendable {
     private let context: ChannelHandlerContext
     private let sink: CallSink
     private let pricing: PricingTable
-    private let record: CallRecord
+    /// The call's record so far, made by `makeRecord` on first use (`buildRecord`).
+    private var record: CallRecord {
+        if let built { return built }
+        let made = makeRecord!()
+        built = made
+        makeRecord = nil
+        return made
+    }
+    private var built: CallRecord?
+    private var makeRecord: (() -> CallRecord)?
     private let start: UInt64
     private let route: Route
     private let facts: RequestFacts
@@ -259,18 +276,24 @@ final class UpstreamTee: UpstreamResponseDelegate, @unchecked Sendable {
 
     init(
         handler: ProxyChannelHandler, context: ChannelHandlerContext, sink: CallSink, pricing: PricingTable,
-        record: CallRecord, start: UInt64, route: Route, facts: RequestFacts, keepAlive: Bool, logger: Logger
+        record: @escaping () -> CallRecord, start: UInt64, route: Route, facts: RequestFacts, keepAlive: Bool,
+        logger: Logger
     ) {
         self.handler = handler
         self.context = context
         self.sink = sink
         self.pricing = pricing
-        self.record = record
+        makeRecord = record
         self.start = start
         self.route = route
         self.facts = facts
         self.keepAlive = keepAlive
         self.logger = logger
+    }
+
+    /// Makes the call's record now, if nothing needed it yet.
+    func buildRecord() {
+        _ = record
     }
 
     /// The client closed its connection: the upstream call is cancelled and recorded as such.

@@ -105,10 +105,10 @@ struct ProxyResponder: HTTPResponder {
         }
 
         let prepared = CallObservation.now()  // the body is in: from here on, the time is llmtap's own
-        let call = outgoing(
-            route: route, headers: request.headers, body: body, remoteAddress: context.remoteAddress,
+        let call = outgoing(route: route, headers: request.headers, body: body, proxyKeyName: proxyKeyName)
+        let record = record(
+            of: call, route: route, headers: request.headers, remoteAddress: context.remoteAddress,
             proxyKeyName: proxyKeyName, createdAt: createdAt)
-        let record = call.record
         let facts = call.facts
         var upstreamRequest = HTTPClientRequest(url: route.url)
         upstreamRequest.method = HTTPMethod(rawValue: request.method.rawValue)
@@ -136,24 +136,25 @@ struct ProxyResponder: HTTPResponder {
         return .success(name)
     }
 
-    /// A proxied call as it goes upstream, and its record so far.
+    /// A proxied call as it goes upstream.
     struct Outgoing {
-        var record: CallRecord
         var facts: RequestFacts
         /// The body sent upstream: the client's, with an alias's model or the usage option written in.
         var body: ByteBuffer
         var headers: HTTPHeaders
         /// Whether the upstream request carries a body (it did, or declared a length).
         var sendsBody: Bool
+        /// The client's body, as the record keeps it.
+        var requestBody: [UInt8]
+        /// The model the client named, when an alias rewrote it.
+        var requestedModel: String?
+        var usageInjected: Bool
     }
 
-    /// Reads what the call needs before it goes upstream (`RequestSummary`), applies aliases,
-    /// usage injection and virtual keys, and starts its record. The body is parsed when the
-    /// record is finished (`CallObservation.finish`), off the event loop on the hot path.
-    func outgoing(
-        route: Route, headers: HTTPFields, body: ByteBuffer, remoteAddress: SocketAddress?, proxyKeyName: String?,
-        createdAt: Double
-    ) -> Outgoing {
+    /// Reads what the call needs before it goes upstream (`RequestSummary`) and applies aliases,
+    /// usage injection and virtual keys. The body is parsed when the record is finished
+    /// (`CallObservation.finish`), off the event loop on the hot path.
+    func outgoing(route: Route, headers: HTTPFields, body: ByteBuffer, proxyKeyName: String?) -> Outgoing {
         let requestBody = Array(body.readableBytesView)  // the record's copy, read once here
         let summary = RequestSummary(requestBody)
         var facts = RequestFacts(summary: summary)
@@ -164,28 +165,38 @@ struct ProxyResponder: HTTPResponder {
             requestedModel = model
             facts.model = target
         }
-        var record = CallRecord(
-            createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
-            apiFormat: route.api.rawValue)
-        record.requestedModel = requestedModel
-        describe(&record, headers: headers, remoteAddress: remoteAddress, facts: facts, requestBody: requestBody)
-
+        var usageInjected = false
         if injectUsage, route.api.takesStreamOptions,
             let injected = OpenAIChat.injectingUsage(into: upstreamBody, summary: summary)
         {
             upstreamBody = injected
-            record.usageInjected = true
+            usageInjected = true
         }
         var upstreamHeaders = HeaderPolicy.upstreamHeaders(from: headers)
-        if let proxyKeyName {
+        if proxyKeyName != nil {
             ProxyKeys.swap(
                 &upstreamHeaders, providerKey: providerKeys[route.provider],
                 api: route.api == .anthropicMessages ? .xAPIKey : .bearer)
-            record.keyFingerprint = "proxy:" + proxyKeyName
         }
         return Outgoing(
-            record: record, facts: facts, body: upstreamBody, headers: upstreamHeaders,
-            sendsBody: upstreamBody.readableBytes > 0 || headers.first(.contentLength) != nil)
+            facts: facts, body: upstreamBody, headers: upstreamHeaders,
+            sendsBody: upstreamBody.readableBytes > 0 || headers.first(.contentLength) != nil,
+            requestBody: requestBody, requestedModel: requestedModel, usageInjected: usageInjected)
+    }
+
+    /// The record of a call as it went upstream, so far: who called, with what, under which key.
+    func record(
+        of call: Outgoing, route: Route, headers: HTTPFields, remoteAddress: SocketAddress?, proxyKeyName: String?,
+        createdAt: Double
+    ) -> CallRecord {
+        var record = CallRecord(
+            createdAt: createdAt, provider: route.provider, endpoint: route.endpoint,
+            apiFormat: route.api.rawValue)
+        record.requestedModel = call.requestedModel
+        describe(&record, headers: headers, remoteAddress: remoteAddress, facts: call.facts, requestBody: call.requestBody)
+        record.usageInjected = call.usageInjected
+        if let proxyKeyName { record.keyFingerprint = "proxy:" + proxyKeyName }
+        return record
     }
 
     /// The request body, up to the size limit.
