@@ -210,7 +210,8 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         state = .forwarding(tee)
         tee.requestSide = CallObservation.now() &- prepared
         tee.call = responder.clients.pool(on: context.eventLoop).execute(
-            url: collecting.route.url, method: HTTPMethod(rawValue: collecting.head.method.rawValue),
+            url: collecting.route.url, address: collecting.route.address,
+            method: HTTPMethod(rawValue: collecting.head.method.rawValue),
             headers: call.headers, body: call.sendsBody ? call.body : nil, delegate: tee)
         responder.sink.metrics.upstreamStarted()
         tee.buildRecord()

@@ -11,6 +11,14 @@ struct Route: Sendable, Equatable {
     /// The upstream path, e.g. `/v1/chat/completions`.
     var endpoint: String
     var api: WireAPI
+    /// `url` read for the hot path's pool: its base was parsed once, when routes were made.
+    var address: UpstreamAddress? = nil
+}
+
+/// Where a call's request goes: the upstream to connect to, and the path (with query) to ask for.
+struct UpstreamAddress: Sendable, Equatable {
+    var target: UpstreamTarget
+    var path: String
 }
 
 /// Maps request paths to upstreams:
@@ -21,12 +29,19 @@ struct Routes: Sendable {
     let providers: [String: String]
     let defaultUpstream: String
     let defaultProviderName: String
+    /// Each base URL read once (`UpstreamTarget.parse`), not once per call.
+    private let parsed: [String: UpstreamAddress]
 
     init(providers: [String: String], defaultUpstream: String) {
         let providers = providers.mapValues(Self.trimmingSlash)
         let upstream = Self.trimmingSlash(defaultUpstream)
         self.providers = providers
         self.defaultUpstream = upstream
+        var parsed: [String: UpstreamAddress] = [:]
+        for base in Array(providers.values) + [upstream] where base.firstIndex(where: { "?#".contains($0) }) == nil {
+            if let (target, path) = UpstreamTarget.parse(base) { parsed[base] = UpstreamAddress(target: target, path: path == "/" ? "" : path) }
+        }
+        self.parsed = parsed
         // The default upstream records under a provider's name when it is one, else under its host.
         self.defaultProviderName = providers.keys.sorted().first { providers[$0] == upstream } ?? Self.host(of: upstream)
     }
@@ -41,20 +56,24 @@ struct Routes: Sendable {
         let name = String(first[0])
         if let base = providers[name], first.count == 2 {
             let endpoint = "/" + first[1]
-            return Route(provider: name, url: base + endpoint + suffix, endpoint: endpoint, api: WireAPI.of(endpoint: endpoint))
+            return route(name, base: base, endpoint: endpoint, suffix: suffix, api: WireAPI.of(endpoint: endpoint))
         }
         if path == "/v1/messages", let base = providers["anthropic"] {
-            return Route(provider: "anthropic", url: base + path + suffix, endpoint: path, api: .anthropicMessages)
+            return route("anthropic", base: base, endpoint: path, suffix: suffix, api: .anthropicMessages)
         }
         if name == "v1" {
-            return Route(
-                provider: defaultProviderName, url: defaultUpstream + path + suffix, endpoint: path,
-                api: WireAPI.of(endpoint: path))
+            return route(defaultProviderName, base: defaultUpstream, endpoint: path, suffix: suffix, api: WireAPI.of(endpoint: path))
         }
         if path == "/api/generate" || path == "/api/chat", let base = providers["ollama"] {
-            return Route(provider: "ollama", url: base + path + suffix, endpoint: path, api: WireAPI.of(endpoint: path))
+            return route("ollama", base: base, endpoint: path, suffix: suffix, api: WireAPI.of(endpoint: path))
         }
         return nil
+    }
+
+    private func route(_ provider: String, base: String, endpoint: String, suffix: String, api: WireAPI) -> Route {
+        var address = parsed[base]
+        address?.path += endpoint + suffix
+        return Route(provider: provider, url: base + endpoint + suffix, endpoint: endpoint, api: api, address: address)
     }
 
     static func trimmingSlash(_ url: String) -> String {

@@ -103,13 +103,14 @@ final class UpstreamPool: @unchecked Sendable {
 
     /// Sends a call: on an unused connection to its upstream if there is one, else on a new one.
     /// A URL this client cannot send to fails the call at once.
+    /// - Parameter address: `url` already read (`Route.address`); else `url` is read here.
     func execute(
-        url: String, method: HTTPMethod, headers: HTTPHeaders, body: ByteBuffer?,
+        url: String, address: UpstreamAddress? = nil, method: HTTPMethod, headers: HTTPHeaders, body: ByteBuffer?,
         delegate: any UpstreamResponseDelegate
     ) -> UpstreamCall {
         loop.preconditionInEventLoop()
         let call = UpstreamCall(delegate: delegate)
-        guard let (target, path) = UpstreamTarget.parse(url) else {
+        guard let (target, path) = address.map({ ($0.target, $0.path) }) ?? UpstreamTarget.parse(url) else {
             call.fail(HTTPClientError.invalidURL)
             return call
         }
