@@ -329,10 +329,10 @@ public final class Recorder: Service, Sendable {
                 return
             }
             async let written = timedWrite(toWrite)
-            let next = await takeBatchWhenDue()
             // Kept to here: without this the optimizer frees it at its last use, between the writes.
             withExtendedLifetime(retired) {}
             retired = nil
+            let next = await takeBatchWhenDue()
             let nextPrepared = next.calls.isEmpty ? nil : await prepare(next)
             do {
                 let sessions = try await written

@@ -64,18 +64,20 @@ struct ClientFaultTests {
     /// connection kept busy past its first deadline stays open (the guard's one timer finds the
     /// deadline moved and is set again), and is closed once it idles.
     @Test func aConnectionInUseOutlivesItsFirstDeadline() async throws {
-        _ = try await Tap.run(configure: { $0.clientHeaderTimeout = .milliseconds(1500) }) { tap in
+        // 3 s: the gap between a response and the next request is 0.8 s, and in the whole suite
+        // (two cores, every test at once) a task's sleep overran a 1.5 s timeout's margin.
+        _ = try await Tap.run(configure: { $0.clientHeaderTimeout = .seconds(3) }) { tap in
             let connection = try await RawConnection(port: tap.proxyPort)
             let body = WireSamples.request(stream: false)
             let request =
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-            // Five calls 0.6 s apart: ~3 s on one connection, twice its 1.5 s head timeout.
-            for n in 1...5 {
+            // Six calls 0.8 s apart: ~4.8 s on one connection, past its 3 s head timeout.
+            for n in 1...6 {
                 try await connection.send(request)
                 let text = await connection.read(until: WireSamples.completion, seconds: 10)
                 #expect(text.hasSuffix(WireSamples.completion), "call \(n)")
                 #expect(!connection.isClosed, "call \(n)")
-                try await Task.sleep(for: .milliseconds(600))
+                try await Task.sleep(for: .milliseconds(800))
             }
             let (_, closed) = await connection.readUntilClosed(seconds: 20)
             #expect(closed)

@@ -208,12 +208,12 @@ final class ProxyChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             start: collecting.start, route: collecting.route, facts: call.facts, keepAlive: keepAlive,
             logger: responder.logger)
         state = .forwarding(tee)
+        responder.sink.metrics.upstreamStarted()
         tee.requestSide = CallObservation.now() &- prepared
         tee.call = responder.clients.pool(on: context.eventLoop).execute(
             url: collecting.route.url, address: collecting.route.address,
             method: HTTPMethod(rawValue: collecting.head.method.rawValue),
             headers: call.headers, body: call.sendsBody ? call.body : nil, delegate: tee)
-        responder.sink.metrics.upstreamStarted()
         tee.buildRecord()
     }
 
