@@ -86,6 +86,15 @@ struct ConformanceTests {
                 let expected = oneByOne.finish(body: ByteBuffer(bytes: bytes), at: end)
                 #expect(whole.finish(body: ByteBuffer(bytes: bytes), at: end) == expected, "\(fixture.name), reads ending at \(ends)")
                 if oneByOne.isStream, fixture.expected.timed, ends.count > 1 { #expect(!expected.contentTimes.isEmpty) }
+                // The first read fed alone (it may end inside an event), the rest whole after it.
+                if let first = reads.first, reads.count > 1 {
+                    var split = ResponseParser(api: api, contentType: fixture.contentType)
+                    split.feed(ByteBuffer(bytes: bytes[..<first.end]), at: first.time)
+                    split.feed(
+                        ByteBuffer(bytes: bytes[first.end...]),
+                        readEnds: reads.dropFirst().map { (end: $0.end - first.end, time: $0.time) })
+                    #expect(split.finish(body: ByteBuffer(bytes: bytes), at: end) == expected, "\(fixture.name), split at \(first.end)")
+                }
             }
         }
     }

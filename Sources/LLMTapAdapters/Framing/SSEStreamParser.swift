@@ -36,20 +36,15 @@ public struct SSEStreamParser: Sendable {
         _ body: ByteBuffer, readEnds reads: [(end: Int, time: UInt64)], _ onEvent: (SSEEvent, UInt64) -> Void
     ) {
         guard let last = reads.last else { return }
-        guard pending.readableBytes == 0 else {
-            // Bytes already pending from `feed(_:_:)`: go on read by read.
-            var start = 0
-            for read in reads {
-                feed(body.getSlice(at: body.readerIndex + start, length: read.end - start)!) { onEvent($0, read.time) }
-                start = read.end
-            }
-            return
-        }
-        pending = body.getSlice(at: body.readerIndex, length: last.end)!
+        let bytes = body.getSlice(at: body.readerIndex, length: last.end)!
+        // The start of an event an earlier `feed` left pending, if any, goes before the body.
+        let carried = pending.readableBytes
+        if carried == 0 { pending = bytes } else { pending.writeImmutableBuffer(bytes) }
+        let base = pending.readerIndex + carried
         var read = 0
-        var eventStart = 0
+        var eventStart = -carried
         while let event = try? decoder.decode(buffer: &pending) {
-            let end = pending.readerIndex
+            let end = pending.readerIndex - base
             while read < reads.count - 1, reads[read].end < end { read += 1 }
             if end - eventStart <= maximumEventBytes { onEvent(event, reads[read].time) }
             eventStart = end
