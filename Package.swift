@@ -97,8 +97,9 @@ let package = Package(
         .executableTarget(
             name: "llmtap-bench",
             dependencies: [
-                "LLMTapServer", "LLMTapStore", "LLMTapCore",
+                "LLMTapServer", "LLMTapStore", "LLMTapCore", "LLMTapAdapters",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/llmtap-bench"
         ),

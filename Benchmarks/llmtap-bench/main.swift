@@ -8,12 +8,14 @@
 // start to the last commit, plus bytes on disk per call. BENCH_NO_CONTEXT=1 leaves
 // the context out (no conversation threading) to show what threading costs.
 // BENCH_CORPUS=single or session uses realistic one-turn calls or 20-turn sessions
-// instead (Corpus.swift), for the size of what is stored.
+// instead (Corpus.swift), for the size of what is stored. BENCH_PARSE=1 times parsing a
+// streamed response instead (ParseBench.swift).
 import Foundation
 import LLMTapCore
 import LLMTapStore
 import Logging
 
+if ProcessInfo.processInfo.environment["BENCH_PARSE"] != nil { ParseBench.run(); exit(0) }
 let arguments = CommandLine.arguments
 let calls = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
 let payloadBytes = arguments.count > 2 ? Int(arguments[2]) ?? 2_000 : 2_000

@@ -417,11 +417,16 @@ public struct JSONScanner {
 public struct JSONKey {
     public let utf8: UnsafeBufferPointer<UInt8>
 
+    /// Inlinable: every `case "…":` of a scan is one of these, and called across modules each
+    /// was a call that looped over bytes; inlined, a key of another length fails at once
+    /// (`BENCH_PARSE=1 llmtap-bench`: ~9 % of reading a streamed response was here).
+    @inlinable
     public static func == (key: JSONKey, literal: StaticString) -> Bool {
         guard literal.utf8CodeUnitCount == key.utf8.count else { return false }
         for k in 0..<key.utf8.count where key.utf8[k] != literal.utf8Start[k] { return false }
         return true
     }
 
+    @inlinable
     public static func ~= (literal: StaticString, key: JSONKey) -> Bool { key == literal }
 }
