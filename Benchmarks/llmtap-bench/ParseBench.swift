@@ -25,6 +25,6 @@ enum ParseBench {
             chars += parser.finish(body: nil, at: 2).output?.count ?? 0
         }
         let took = Double(DispatchTime.now().uptimeNanoseconds - start) / Double(n) / 1000
-        print(String(format: "%d bytes, 24 events: %.2f µs a body (%d)", buffer.readableBytes, took, chars / n))
+        print(String(format: "%d bytes, 24 events: %.2f µs a body (its output: %d characters)", buffer.readableBytes, took, chars / n))
     }
 }
