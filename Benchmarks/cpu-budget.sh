@@ -96,7 +96,7 @@ cell() {
   local wrk_pid; wrk_pid=$(pgrep -n -x wrk)
   w0=$(ticks "$wrk_pid"); u0=$(ticks $UP); p0=$( [[ -n $proxy_pids ]] && ticks $proxy_pids || echo 0); l0=$( [[ $target == llmtap ]] && loop_ticks || echo 0)
   local start; start=$(date +%s.%N)
-  local w1; while kill -0 "$wrk_pid" 2>/dev/null; do w1=$(ticks "$wrk_pid" 2>/dev/null || echo "${w1:-$w0}"); sleep 0.05; done
+  local w1=$w0; while kill -0 "$wrk_pid" 2>/dev/null; do w1=$(ticks "$wrk_pid" 2>/dev/null || echo "$w1"); sleep 0.05; done
   wait $wrk_job
   requests=$(awk '/^REQUESTS/{print $2}' "$WORK/wrk.out")
   if [[ $target == llmtap ]]; then  # until the recorder has written the cell's calls
