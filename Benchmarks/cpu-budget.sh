@@ -81,7 +81,7 @@ nginx_pids() { local master; master=$(cat "$WORK/nginx/nginx.pid"); echo "$maste
 written() { curl -sf "http://127.0.0.1:$API_PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recorder"]["written"])'; }
 HZ=$(getconf CLK_TCK)
 
-# cell BODY PORT TARGET: one line "target body rps wrk mock proxy loops rest" (µs a call)
+# cell BODY PORT TARGET: one line "target body rps wrk mock proxy loops others" (µs a call)
 cell() {
   local body="$HARNESS/bodies/$1.json" port=$2 target=$3 proxy_pids="" before=0 w0 u0 p0 l0 requests
   case $target in nginx) proxy_pids=$(nginx_pids) ;; llmtap) proxy_pids=$TAP ;; esac
@@ -95,7 +95,6 @@ cell() {
   sleep 0.1
   local wrk_pid; wrk_pid=$(pgrep -n -x wrk)
   w0=$(ticks "$wrk_pid"); u0=$(ticks $UP); p0=$( [[ -n $proxy_pids ]] && ticks $proxy_pids || echo 0); l0=$( [[ $target == llmtap ]] && loop_ticks || echo 0)
-  local start; start=$(date +%s.%N)
   local w1=$w0; while kill -0 "$wrk_pid" 2>/dev/null; do w1=$(ticks "$wrk_pid" 2>/dev/null || echo "$w1"); sleep 0.05; done
   wait $wrk_job
   requests=$(awk '/^REQUESTS/{print $2}' "$WORK/wrk.out")
