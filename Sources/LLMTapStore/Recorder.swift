@@ -272,18 +272,12 @@ public final class Recorder: Service, Sendable {
     private func writeLoop() async {
         while true {
             await waitForDoorbell()
-            let (stopping, queued, waited, openedAt) = state.withLock { s in
+            let stopping = state.withLock { s in
                 s.ringPromised = false
-                return (s.stopping, s.queue.count, !s.committed.isEmpty, s.openedAt)
+                return s.stopping
             }
             if stopping { return }
-            // The first call of a batch waits up to `flushInterval` for others (a late ring
-            // comes after it). A client waits on a sync call's commit: write now; calls that
-            // arrive meanwhile go in the next transaction together (group commit).
-            if queued > 0, queued < configuration.batchSize, !waited, let openedAt {
-                let rest = configuration.flushInterval - (ContinuousClock.now - openedAt)
-                if rest > .zero { try? await Task.sleep(for: rest) }
-            }
+            await waitUntilBatchDue()
             if !spool.isEmpty { await replaySpool() }
             await writeQueued()
         }
@@ -419,20 +413,29 @@ public final class Recorder: Service, Sendable {
         init(_ calls: [Queued]) { self.calls = calls }
     }
 
-    /// The next batch, taken while the one before is written once it is due: full, or its
-    /// first call has waited `flushInterval` — as the first call of a batch does when the writer
-    /// is idle — or a client waits on a commit (`--durability sync`), or the recorder stops.
-    /// Taken at once, a batch held what came in while the one before was prepared: 20-chunk
-    /// streams at 32 connections were written 27 calls a transaction, 174 transactions a second,
-    /// each with its rollup upserts and hand-offs between threads.
+    /// The next batch, taken while the one before is written once it is due (`waitUntilBatchDue`),
+    /// as the idle writer takes its first. Taken at once, a batch held what came in while the
+    /// one before was prepared: 20-chunk streams at 32 connections were written 27 calls a
+    /// transaction, 174 transactions a second, each with its rollup upserts and hand-offs
+    /// between threads.
     private func takeBatchWhenDue() async -> Taken {
+        await waitUntilBatchDue()
+        return takeBatch()
+    }
+
+    /// Waits, when the queue is not yet a full batch, until its first call has waited
+    /// `flushInterval` for others (a late ring comes after it). A client waiting on a sync
+    /// call's commit, or the recorder stopping, ends no wait already begun, but starts none:
+    /// the batch goes now, and calls that arrive meanwhile go in the next transaction together
+    /// (group commit).
+    private func waitUntilBatchDue() async {
         let rest = state.withLock { s -> Duration? in
-            guard let openedAt = s.openedAt, s.queue.count < configuration.batchSize, s.committed.isEmpty, !s.stopping
+            guard let openedAt = s.openedAt, !s.queue.isEmpty, s.queue.count < configuration.batchSize,
+                s.committed.isEmpty, !s.stopping
             else { return nil }
             return configuration.flushInterval - (ContinuousClock.now - openedAt)
         }
         if let rest, rest > .zero { try? await Task.sleep(for: rest) }
-        return takeBatch()
     }
 
     private func takeBatch() -> Taken {
