@@ -124,39 +124,67 @@ enum PayloadCodec {
     /// On the recorded streams of the storage benchmark's corpora (1 – 25 KB of SSE) a frame
     /// was within 1 % of DEFLATE's size in total, in a third to a half of its time; a request
     /// template of ~100 – 200 bytes takes ~3 µs instead of ~15, and ~8 bytes more.
+    ///
+    /// Two settings, by the body's size. Short bodies (templates, whole JSON responses) take
+    /// level 4 with tables sized for them: level 3 was faster again but 5 % larger, and the
+    /// dictionary is most of what they match. From `largeFrom` bytes (streams) level 4 became
+    /// slow: zstd searches the dictionary's tables beside the body's own ("attaching" it) with
+    /// its lazy matcher, 18 µs for a 14 KB stream and 42 for 37 KB, against 6 and 10 with
+    /// level 3's double-fast matcher attached, for 1 – 6 % more bytes (sweep of 1 – 128-chunk
+    /// OpenAI streams; zstd's own choice for them, copying the dictionary's tables, took longer
+    /// than either).
     final class BodyCompressor {
-        /// Level 4 with tables sized for small bodies: level 3 was faster again but 5 % larger.
         static let level: Int32 = 4
+        static let largeLevel: Int32 = 3
+        /// At 2.4 KB the two were within 15 % in time and 3 % in size; at 3.5 KB level 3 took half the time.
+        static let largeFrom = 3_072
         private let context: OpaquePointer
+        private let largeContext: OpaquePointer
         private let tag: UInt8
         private var scratch: [UInt8] = []
 
         /// Against `PayloadDictionary.current`, the one new blobs use.
         init() throws {
-            guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx failed") }
-            self.context = context
+            context = try Self.context(Digested.current, attach: false)
+            do {
+                largeContext = try Self.context(Digested.currentLarge, attach: true)
+            } catch {
+                ZSTD_freeCCtx(context)
+                throw error
+            }
             tag = Format.zstdTag(PayloadDictionary.current)
+        }
+
+        private static func context(_ dictionary: Digested, attach: Bool) throws -> OpaquePointer {
+            guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx failed") }
             let settings: [(ZSTD_cParameter, Int32)] = [
                 (ZSTD_c_experimentalParam2, Int32(ZSTD_f_zstd1_magicless.rawValue)),  // ZSTD_c_format: the format byte says what it is
                 (ZSTD_c_checksumFlag, 0), (ZSTD_c_contentSizeFlag, 0),  // the chain and `*_size` cover these
                 (ZSTD_c_dictIDFlag, 0),
+                // ZSTD_c_forceAttachDict (a macro Swift does not import): 1 attaches, 0 lets zstd choose.
+                (ZSTD_c_experimentalParam4, attach ? Int32(ZSTD_dictForceAttach.rawValue) : Int32(ZSTD_dictDefaultAttach.rawValue)),
             ]
             for (parameter, value) in settings where ZSTD_isError(ZSTD_CCtx_setParameter(context, parameter, value)) != 0 {
                 ZSTD_freeCCtx(context)
                 throw Failure(description: "zstd parameter \(parameter.rawValue) refused")
             }
-            guard ZSTD_isError(ZSTD_CCtx_refCDict(context, Digested.current.pointer)) == 0 else {
+            guard ZSTD_isError(ZSTD_CCtx_refCDict(context, dictionary.pointer)) == 0 else {
                 ZSTD_freeCCtx(context)
                 throw Failure(description: "zstd dictionary refused")
             }
+            return context
         }
 
-        deinit { ZSTD_freeCCtx(context) }
+        deinit {
+            ZSTD_freeCCtx(context)
+            ZSTD_freeCCtx(largeContext)
+        }
 
         func compress(_ bytes: [UInt8]) throws -> Data {
             let bound = ZSTD_compressBound(bytes.count) + 1
             if scratch.count < bound { scratch = [UInt8](repeating: 0, count: max(bound, scratch.count * 2)) }
             scratch[0] = tag
+            let context = bytes.count < Self.largeFrom ? context : largeContext
             let written = bytes.withUnsafeBufferPointer { input in
                 scratch.withUnsafeMutableBufferPointer { out in
                     ZSTD_compress2(context, out.baseAddress! + 1, out.count - 1, input.baseAddress, input.count)
@@ -174,16 +202,20 @@ enum PayloadCodec {
 
         private init(_ pointer: OpaquePointer) { self.pointer = pointer }
 
-        /// For `PayloadDictionary.current`, made on first use (every older version only reads).
-        static let current: Digested = {
-            let bytes = PayloadDictionary.current.bytes
-            let parameters = ZSTD_getCParams(BodyCompressor.level, 2_048, bytes.count)
-            return Digested(
+        /// For `PayloadDictionary.current`, made on first use (every older version only reads):
+        /// for short bodies, and (`currentLarge`) for long ones (`BodyCompressor`).
+        static let current = Digested(compressing: PayloadDictionary.current, level: BodyCompressor.level)
+        static let currentLarge = Digested(compressing: PayloadDictionary.current, level: BodyCompressor.largeLevel)
+
+        private convenience init(compressing dictionary: PayloadDictionary.Version, level: Int32) {
+            let bytes = dictionary.bytes
+            let parameters = ZSTD_getCParams(level, 2_048, bytes.count)
+            self.init(
                 bytes.withUnsafeBytes {
                     ZSTD_createCDict_advanced(
                         $0.baseAddress, $0.count, ZSTD_dlm_byCopy, ZSTD_dct_rawContent, parameters, ZSTD_defaultCMem)
                 }!)
-        }()
+        }
 
         /// Every version's, for reading, in `PayloadDictionary.versions` order.
         static let reading: [Digested] = PayloadDictionary.versions.map { version in

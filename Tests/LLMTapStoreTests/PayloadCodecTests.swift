@@ -29,7 +29,9 @@ struct PayloadCodecTests {
     @Test func bodiesAreZstdFramesThatRoundTripExactly() throws {
         let compressor = try PayloadCodec.BodyCompressor()
         let long = (0..<40).flatMap { _ in Self.response }
-        for bytes in [Self.request, Self.response, long, [], Array("x".utf8), (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }] {
+        // Either side of the size where long bodies take their own settings.
+        let edge = [-1, 0, 1].map { Array(long.prefix(PayloadCodec.BodyCompressor.largeFrom + $0)) }
+        for bytes in [Self.request, Self.response, long, [], Array("x".utf8), (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }] + edge {
             let compressed = try compressor.compress(bytes)
             #expect(compressed[0] == 0x30 && PayloadCodec.Format.zstdDictionary(compressed[0]) == 0)
             #expect(try PayloadCodec.decompress(compressed, size: bytes.count) == bytes)
