@@ -126,9 +126,10 @@ public final class Recorder: Service, Sendable {
         }
     }
 
-    /// Nanoseconds per call of late (smoothed over batches): preparing it (CPU, summed over the
-    /// preparing threads) and writing it (the write transaction's wall time). The writer is
-    /// one thread, so 1 s / `writing` bounds the ingest rate.
+    /// Nanoseconds per call of late (smoothed over batches): preparing it (the preparing threads'
+    /// wall time, summed) and writing it (the write transaction's wall time). Both are CPU only
+    /// while the threads have cores to themselves: a thread waiting for one counts as busy. The
+    /// writer is one thread, so 1 s / `writing` bounds the ingest rate.
     public var costPerCall: (preparing: Double, writing: Double) {
         pace.withLock { ($0.prepare, $0.write) }
     }
