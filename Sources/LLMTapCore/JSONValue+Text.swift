@@ -107,3 +107,44 @@ extension JSONValue {
         }
     }
 }
+
+extension JSONValue {
+    /// Whether two values are the same down to their bytes: every string and key the same
+    /// UTF-8, every number the same value and kind. Then everything written from them
+    /// (`canonicalBytes`, `Conversation.normalizedCanonicalBytes`) is the same, so a hash of
+    /// one serves the other. Not `==`: Swift compares strings by canonical equivalence, so
+    /// "é" precomposed equals "e" + U+0301 while their bytes, and hashes, differ.
+    public func isIdentical(to other: JSONValue) -> Bool {
+        switch (self, other) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.int(let a), .int(let b)): return a == b
+        case (.double(let a), .double(let b)): return a.bitPattern == b.bitPattern
+        case (.string(let a), .string(let b)): return Self.sameBytes(a, b)
+        case (.array(let a), .array(let b)):
+            guard a.count == b.count else { return false }
+            for index in a.indices where !a[index].isIdentical(to: b[index]) { return false }
+            return true
+        case (.object(let a), .object(let b)):
+            guard a.count == b.count else { return false }
+            for (key, value) in a {
+                // Looked up by `==`: the key found must also be the same bytes.
+                guard let found = b.index(forKey: key), Self.sameBytes(b[found].key, key),
+                    value.isIdentical(to: b[found].value)
+                else { return false }
+            }
+            return true
+        default: return false
+        }
+    }
+
+    /// The same UTF-8 bytes: compared as memory for native strings (a context's text, kilobytes).
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        let (a, b) = (a.utf8, b.utf8)
+        guard a.count == b.count else { return false }
+        let compared = a.withContiguousStorageIfAvailable { x in
+            b.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+        return (compared ?? nil) ?? a.elementsEqual(b)
+    }
+}

@@ -55,8 +55,17 @@ extension Store {
         var compressed: Data?
 
         init(_ message: JSONValue) {
-            hash = Hash16(of: Conversation.normalizedCanonicalBytes(message))
+            self.init(message, hash: Self.hash(message))
+        }
+
+        /// - Parameter hash: `hash(message)`, known already (`ContextMemo`).
+        init(_ message: JSONValue, hash: Hash16) {
+            self.hash = hash
             self.message = message
+        }
+
+        static func hash(_ message: JSONValue) -> Hash16 {
+            Hash16(of: Conversation.normalizedCanonicalBytes(message))
         }
 
     }
@@ -73,10 +82,14 @@ extension Store {
         var compressedHere = Set<Hash16>()
         var messagesCompressedHere = Set<Hash16>()
         for record in batch {
+            let slices = record.noLog ? [] : PayloadFragments.slices(record.requestBody)
+            let messages = record.context?.arrayValue ?? []
+            // A no-log call's body is not kept for the next call to be compared with.
+            let hashes = contextMemo.hashes(messages: messages, body: record.noLog ? [] : record.requestBody, fragments: slices)
             var thread: Thread?
-            if let messages = record.context?.arrayValue, !messages.isEmpty {
+            if !messages.isEmpty {
                 thread = Thread(
-                    messages: messages.map { HashedMessage($0) },
+                    messages: zip(messages, hashes.messages).map { HashedMessage($0, hash: $1) },
                     reply: Conversation.reply(output: record.output, toolCalls: record.toolCalls).map { HashedMessage($0) })
                 // Messages likely new are compressed here, off the write (most of a context is known).
                 func compressIfNew(_ message: inout HashedMessage) throws {
@@ -91,12 +104,10 @@ extension Store {
             var payload: [DatabaseValue]?
             var fragments: [PreparedFragment] = []
             if !record.noLog {
-                let slices = PayloadFragments.slices(record.requestBody)
                 var request = record.requestBody
                 if !slices.isEmpty {
-                    fragments = try slices.map { slice in
+                    fragments = try zip(slices, hashes.fragments).map { slice, hash in
                         let raw = record.requestBody[slice]
-                        let hash = PayloadFragments.hash(raw)
                         var fragment = PreparedFragment(hash: hash, raw: raw, compressed: nil, message: nil)
                         guard !fragmentCache.contains(hash), compressedHere.insert(hash).inserted else { return fragment }
                         if let (message, normalized) = PayloadFragments.message(raw, among: threadHashes) {

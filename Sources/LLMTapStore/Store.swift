@@ -12,6 +12,8 @@ public final class Store: Sendable {
     private let opened: Mutex<(pool: DatabasePool, file: FileIdentity?)>
     private let configuration: Configuration
     let nodeCache = NodeCache()
+    /// Each conversation's last context and request, hashed (`prepare`).
+    let contextMemo = ContextMemo()
     /// Hashes of request fragments known to be stored (a hint: the write checks).
     let fragmentCache: FragmentCache
     /// How the writer finds a stored message or fragment by its hash.

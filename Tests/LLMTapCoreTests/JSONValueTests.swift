@@ -10,6 +10,35 @@ struct JSONValueTests {
         #expect(canonical == #"{"a":"line\n\"quoted\" \\ é/ \u0001","b":[1,2.5,true,null],"c":{"y":-3,"z":1.0}}"#)  // 1.0 stays a double
         #expect(JSONValue.parse(Array(canonical.utf8)) == value)
     }
+
+    /// Identical means the same bytes everywhere: what `==` calls equal may differ in its bytes.
+    @Test func identicalValuesAreTheSameDownToTheirBytes() throws {
+        let text = #"{"role":"user","content":[{"type":"text","text":"café"},{"n":1,"x":2.5,"b":true,"z":null}]}"#
+        let a = try #require(JSONValue.parse(Array(text.utf8)))
+        let b = try #require(JSONValue.parse(Array(text.utf8)))
+        #expect(a.isIdentical(to: b) && b.isIdentical(to: a))
+        let long = String(repeating: "words of a long context ", count: 400)
+        #expect(JSONValue.string(long).isIdentical(to: .string(String(decoding: Array(long.utf8), as: UTF8.self))))
+        #expect(!JSONValue.string(long).isIdentical(to: .string(long.dropLast() + "!")))
+
+        let precomposed = JSONValue.string("caf\u{E9}")
+        let decomposed = JSONValue.string("cafe\u{301}")
+        #expect(precomposed == decomposed)  // canonically equivalent, so Swift calls them equal
+        #expect(!precomposed.isIdentical(to: decomposed))
+        #expect(precomposed.canonicalBytes != decomposed.canonicalBytes)
+        let keyed: (String) -> JSONValue = { .object([$0: .int(1)]) }
+        #expect(keyed("caf\u{E9}") == keyed("cafe\u{301}"))
+        #expect(!keyed("caf\u{E9}").isIdentical(to: keyed("cafe\u{301}")))
+
+        for (x, y): (JSONValue, JSONValue) in [
+            (.int(1), .double(1)), (.double(0), .double(-0.0)), (.array([.int(1)]), .array([.int(1), .int(1)])),
+            (.object(["a": .null]), .object(["a": .null, "b": .null])), (.object(["a": .null]), .object(["b": .null])),
+            (.array([.string("x")]), .array([.string("y")])), (.bool(true), .bool(false)), (.null, .string("")),
+        ] {
+            #expect(!x.isIdentical(to: y) && !y.isIdentical(to: x), "\(x) vs \(y)")
+            #expect(x.isIdentical(to: x))
+        }
+    }
 }
 
 struct JSONParserTests {
