@@ -1,3 +1,5 @@
+import Foundation
+
 /// Finding the next byte of interest eight bytes at a time: the end of a JSON string's plain
 /// run (its closing quote, an escape, a control character) and the end of an SSE line.
 ///
@@ -11,6 +13,11 @@
 /// so only the lowest flag is read). The standard library has no such search over a buffer
 /// for a set of bytes, and `memchr` finds only one.
 public enum ByteSearch {
+    /// Whether two buffers hold the same bytes, compared as memory (a context's text, kilobytes).
+    public static func same(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        a.count == b.count && (a.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
+    }
+
     @usableFromInline static let ones: UInt64 = 0x0101_0101_0101_0101
     @usableFromInline static let highs: UInt64 = 0x8080_8080_8080_8080
 

@@ -138,12 +138,12 @@ extension JSONValue {
         }
     }
 
-    /// The same UTF-8 bytes: compared as memory for native strings (a context's text, kilobytes).
+    /// The same UTF-8 bytes: compared as memory for native strings.
     static func sameBytes(_ a: String, _ b: String) -> Bool {
         let (a, b) = (a.utf8, b.utf8)
         guard a.count == b.count else { return false }
         let compared = a.withContiguousStorageIfAvailable { x in
-            b.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            b.withContiguousStorageIfAvailable { y in ByteSearch.same(UnsafeRawBufferPointer(x), UnsafeRawBufferPointer(y)) }
         }
         return (compared ?? nil) ?? a.elementsEqual(b)
     }

@@ -60,7 +60,9 @@ final class ContextMemo: Sendable {
         }
         hashes.fragments.reserveCapacity(fragments.count)
         for (index, slice) in fragments.enumerated() {
-            if let last, index < last.fragments.count, Self.same(body[slice], last.body[last.fragments[index]]) {
+            if let last, index < last.fragments.count,
+                body[slice].withUnsafeBytes({ x in last.body[last.fragments[index]].withUnsafeBytes { ByteSearch.same(x, $0) } })
+            {
                 hashes.fragments.append(last.hashes.fragments[index])
                 reused += 1
             } else {
@@ -113,10 +115,5 @@ final class ContextMemo: Sendable {
             }
         }
         return hasher.finalize()
-    }
-
-    private static func same(_ a: ArraySlice<UInt8>, _ b: ArraySlice<UInt8>) -> Bool {
-        guard a.count == b.count else { return false }
-        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 }
