@@ -17,23 +17,8 @@
 # Uses the shared harness's C mock upstream and bodies (BENCH_HARNESS, default ../shared/bench),
 # wrk and nginx.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HARNESS="${BENCH_HARNESS:-$ROOT/../shared/bench}"
 DURATION="${DURATION:-6}"
-[[ -f "$HARNESS/mock_upstream.c" ]] || { echo "no harness at $HARNESS (set BENCH_HARNESS)" >&2; exit 1; }
-for tool in wrk nginx; do command -v $tool >/dev/null || { echo "needs $tool (apt-get install -y $tool)" >&2; exit 1; }; done
-
-swift build -c release --package-path "$ROOT" --product llmtap >&2
-BIN="$(swift build -c release --package-path "$ROOT" --show-bin-path)/llmtap"
-WORK="$(mktemp -d)"
-cleanup() {
-  kill "${TAP:-}" "${UP:-}" 2>/dev/null || true
-  [[ -f "$WORK/nginx/nginx.pid" ]] && kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-gcc -O2 -o "$WORK/mock_upstream" "$HARNESS/mock_upstream.c"
+TOOLS="wrk nginx" source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cat > "$WORK/post.lua" <<'EOF'
 local f = assert(io.open(os.getenv("BODY_FILE"), "rb"))
 wrk.body = f:read("*a")
@@ -45,8 +30,7 @@ function done(summary, latency, requests)
 end
 EOF
 
-UP_PORT=$((20000 + RANDOM % 10000)); NGINX_PORT=$((UP_PORT + 1)); PORT=$((UP_PORT + 2)); API_PORT=$((UP_PORT + 3))
-"$WORK/mock_upstream" --port "$UP_PORT" > "$WORK/upstream.log" 2>&1 & UP=$!
+NGINX_PORT=$((UP_PORT + 3))
 mkdir -p "$WORK/nginx/logs" "$WORK/nginx/tmp"
 cat > "$WORK/nginx/nginx.conf" <<EOF
 worker_processes auto;
@@ -69,16 +53,13 @@ http {
 }
 EOF
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
-"$BIN" serve --port "$PORT" --api-port "$API_PORT" --upstream "http://127.0.0.1:$UP_PORT" \
-  --db "$WORK/budget.sqlite" --log-level warning > "$WORK/llmtap.log" 2>&1 & TAP=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && break; sleep 0.1; done
+start_llmtap "$WORK/budget.sqlite"
 sleep 0.5
 
 CORES=$(nproc)
 ticks() { local s=0; for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $s; }
 loop_ticks() { local s=0; for t in /proc/$TAP/task/*; do grep -q '^NIO-' "$t/comm" && s=$((s + $(awk '{print $14 + $15}' "$t/stat"))); done; echo $s; }
 nginx_pids() { local master; master=$(cat "$WORK/nginx/nginx.pid"); echo "$master $(pgrep -P "$master" | tr '\n' ' ')"; }
-written() { curl -sf "http://127.0.0.1:$API_PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recorder"]["written"])'; }
 HZ=$(getconf CLK_TCK)
 
 # cell BODY PORT TARGET: one line "target body rps wrk mock proxy loops others" (µs a call)

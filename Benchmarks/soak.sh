@@ -12,26 +12,11 @@
 #
 # Uses the shared harness's C mock upstream and wrk (BENCH_HARNESS, default ../shared/bench).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HARNESS="${BENCH_HARNESS:-$ROOT/../shared/bench}"
 CALLS="${CALLS:-1000000}"
 INTERVAL="${INTERVAL:-5}"
 CONC="${CONC:-32}"
-[[ -f "$HARNESS/mock_upstream.c" ]] || { echo "no harness at $HARNESS (set BENCH_HARNESS)" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)" >&2; exit 1; }
-
-swift build -c release --package-path "$ROOT" --product llmtap >&2
-BIN="$(swift build -c release --package-path "$ROOT" --show-bin-path)/llmtap"
-WORK="$(mktemp -d)"
-cleanup() { kill "${TAP:-}" "${UP:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-gcc -O2 -o "$WORK/mock_upstream" "$HARNESS/mock_upstream.c"
-
-UP_PORT=$((20000 + RANDOM % 10000)); PORT=$((UP_PORT + 1)); API_PORT=$((UP_PORT + 2))
-"$WORK/mock_upstream" --port "$UP_PORT" > "$WORK/upstream.log" 2>&1 & UP=$!
-"$BIN" serve --port "$PORT" --api-port "$API_PORT" --upstream "http://127.0.0.1:$UP_PORT" \
-  --db "$WORK/soak.sqlite" --log-level warning > "$WORK/llmtap.log" 2>&1 & TAP=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null && break; sleep 0.1; done
+TOOLS="wrk" source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+start_llmtap "$WORK/soak.sqlite"
 
 # Three non-stream calls to one stream (20 chunks), each call its own session.
 cat > "$WORK/soak.lua" <<'EOF'
@@ -44,7 +29,6 @@ request = function()
 end
 EOF
 
-written() { curl -sf "http://127.0.0.1:$API_PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recorder"]["written"])'; }
 # jemalloc's counts in KiB: what llmtap holds, and what the allocator keeps resident.
 allocator() {
   curl -sf "http://127.0.0.1:$API_PORT/metrics" | awk '/^llmtap_allocator_allocated_bytes /{a=$2} /^llmtap_allocator_resident_bytes /{r=$2} END {printf "%d %d", a/1024, r/1024}'
