@@ -20,12 +20,30 @@ func runUntilWritten(_ recorder: Recorder, count: Int) async throws {
     }
 }
 
+/// A test's recorder: a fresh store and spool in a directory of its own (`remove()` it when done).
+struct RecorderFixture {
+    let directory: TestDirectory
+    let store: Store
+    let spool: Spool
+    let recorder: Recorder
+
+    init(busyTimeout: TimeInterval = 0.25, _ configure: (inout Recorder.Configuration) -> Void = { _ in }) throws {
+        directory = try TestDirectory()
+        store = try Store(path: directory.databasePath, busyTimeout: busyTimeout)
+        spool = Spool(path: directory.spoolPath)
+        var configuration = Recorder.Configuration()
+        configure(&configuration)
+        recorder = Recorder(store: store, spool: spool, configuration: configuration, logger: testLogger)
+    }
+
+    func remove() { directory.remove() }
+}
+
 struct RecorderTests {
     @Test func writesInBatchesAndKeepsExactPayloads() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
-        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), logger: testLogger)
+        let fixture = try RecorderFixture()
+        defer { fixture.remove() }
+        let (store, recorder) = (fixture.store, fixture.recorder)
         let records = (0..<2000).map { sampleRecord($0, payload: String(repeating: "{\"role\":\"user\"}", count: $0 % 50)) }
         for record in records { recorder.submit(record) }
         try await runUntilWritten(recorder, count: records.count)
@@ -46,12 +64,9 @@ struct RecorderTests {
     /// batch is now taken once its first call has waited `flushInterval` (or it is full): about
     /// one transaction per window, every call still written within a window of its batch.
     @Test func aSteadyTrickleIsWrittenAboutOneBatchPerWindow() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
-        var configuration = Recorder.Configuration()
-        configuration.flushInterval = .milliseconds(50)
-        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture { $0.flushInterval = .milliseconds(50) }
+        defer { fixture.remove() }
+        let (store, recorder) = (fixture.store, fixture.recorder)
         let calls = 900
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -75,13 +90,12 @@ struct RecorderTests {
     /// `submitLeavingWake`: the writer sleeps until the caller rings (an event loop rings from
     /// a timer when the batch window has passed), and only one caller of a batch is asked to.
     @Test func aCallQueuedWithoutAWakeIsWrittenWhenTheCallerRings() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
-        var configuration = Recorder.Configuration()
-        configuration.flushInterval = .milliseconds(100)
-        configuration.retryInterval = .seconds(3600)  // its safety-net ring stays out of the way
-        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture {
+            $0.flushInterval = .milliseconds(100)
+            $0.retryInterval = .seconds(3600)  // its safety-net ring stays out of the way
+        }
+        defer { fixture.remove() }
+        let (store, recorder) = (fixture.store, fixture.recorder)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await recorder.run() }
@@ -112,13 +126,12 @@ struct RecorderTests {
 
     /// `testGracefulShutdown`: calls submitted right before shutdown are all written.
     @Test func gracefulShutdownDrainsTheQueue() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
-        var configuration = Recorder.Configuration()
-        configuration.flushInterval = .seconds(5)  // nothing would be written before shutdown but for the drain
-        configuration.batchSize = 10_000
-        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture {
+            $0.flushInterval = .seconds(5)  // nothing would be written before shutdown but for the drain
+            $0.batchSize = 10_000
+        }
+        defer { fixture.remove() }
+        let (store, recorder) = (fixture.store, fixture.recorder)
         try await testGracefulShutdown { trigger in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await recorder.run() }
@@ -132,16 +145,12 @@ struct RecorderTests {
 
     /// Another connection holds the write lock: calls go to the spool, and into the database once it is free.
     @Test func spoolsWhileLockedThenReplays() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath, busyTimeout: 0.05)
-        var configuration = Recorder.Configuration()
-        configuration.retryInterval = .milliseconds(50)
-        let spool = Spool(path: directory.spoolPath)
-        let recorder = Recorder(store: store, spool: spool, configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture(busyTimeout: 0.05) { $0.retryInterval = .milliseconds(50) }
+        defer { fixture.remove() }
+        let (store, spool, recorder) = (fixture.store, fixture.spool, fixture.recorder)
         var lockerConfiguration = Configuration()
         lockerConfiguration.allowsUnsafeTransactions = true  // a transaction held open across accesses, on purpose
-        let locker = try DatabaseQueue(path: directory.databasePath, configuration: lockerConfiguration)
+        let locker = try DatabaseQueue(path: fixture.directory.databasePath, configuration: lockerConfiguration)
         let release = AsyncStream<Void>.makeStream()
         let records = (0..<50).map { sampleRecord($0) }
 
@@ -182,13 +191,9 @@ struct RecorderTests {
     /// task was cancelled, and `run` never returned) and loses nothing: what it did not
     /// write is in the spool.
     @Test func aCancelledRecorderReturnsAndLosesNothing() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
-        var configuration = Recorder.Configuration()
-        configuration.retryInterval = .milliseconds(20)
-        let spool = Spool(path: directory.spoolPath)
-        let recorder = Recorder(store: store, spool: spool, configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture { $0.retryInterval = .milliseconds(20) }
+        defer { fixture.remove() }
+        let (spool, recorder) = (fixture.spool, fixture.recorder)
         let runner = Task { try await recorder.run() }
         for n in 0..<10 { recorder.submit(sampleRecord(n)) }
         #expect(await eventually { recorder.stats.written == 10 })
@@ -206,12 +211,9 @@ struct RecorderTests {
     }
 
     @Test func queueOverflowGoesToTheSpoolNotToNothing() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
-        var configuration = Recorder.Configuration()
-        configuration.capacity = 10
-        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture { $0.capacity = 10 }
+        defer { fixture.remove() }
+        let (store, recorder) = (fixture.store, fixture.recorder)
         for n in 0..<25 { recorder.submit(sampleRecord(n)) }  // not running yet: 10 queued, 15 spilled
         #expect(recorder.stats.spooled == 15)
         try await runUntilWritten(recorder, count: 25)
@@ -222,15 +224,12 @@ struct RecorderTests {
     /// The queue is bounded by its bodies' bytes too: a lagging database cannot make long
     /// contexts take the memory a count of calls allows.
     @Test func bodiesOverTheQueuesBytesGoToTheSpool() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
         let records = (0..<25).map { sampleRecord($0) }
         let bytes = records[0].requestBody.count + records[0].responseBody.count
         #expect(bytes > 0)
-        var configuration = Recorder.Configuration()
-        configuration.capacityBytes = 4 * bytes
-        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture { $0.capacityBytes = 4 * bytes }
+        defer { fixture.remove() }
+        let (store, recorder) = (fixture.store, fixture.recorder)
         for record in records {
             // Not running: nobody to wake, so no caller is asked to ring.
             #expect(!recorder.submitLeavingWake(bytes: record.requestBody.count + record.responseBody.count) { record })
@@ -245,12 +244,9 @@ struct RecorderTests {
     /// A batch prepared in parts on several threads is written whole and in the order the
     /// calls came, with each call's exact bodies and a chain that verifies.
     @Test func aBatchPreparedInPartsKeepsItsOrder() async throws {
-        let directory = try TestDirectory()
-        defer { directory.remove() }
-        let store = try Store(path: directory.databasePath)
-        var configuration = Recorder.Configuration()
-        configuration.preparingParts = 3
-        let recorder = Recorder(store: store, spool: Spool(path: directory.spoolPath), configuration: configuration, logger: testLogger)
+        let fixture = try RecorderFixture { $0.preparingParts = 3 }
+        defer { fixture.remove() }
+        let (store, recorder) = (fixture.store, fixture.recorder)
         let records = (0..<300).map { n in
             // Calls of a few conversations sharing a system prompt: messages and fragments that
             // parts of one batch both meet.
