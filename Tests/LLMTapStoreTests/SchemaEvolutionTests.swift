@@ -61,6 +61,7 @@ struct SchemaEvolutionTests {
                 "v1", "v2-model-aliases", "v3-sessions-and-hourly-cost", "v4-audit-chain", "v5-batch-sums",
                 "v6-request-fragments", "v7-stats-sketches", "v8-compressed-messages", "v9-fragment-ids", "v10-text-once",
                 "v11-fragments-against-messages", "v12-search-terms-only", "v13-payloads-by-rowid", "v14-content-keys",
+                "v15-checks-without-lists",
             ])
         let old = try #require(try store.call(id: "old-1"))
         #expect(old.output == "hi there" && old.context == .string("hello") && old.tags == ["team": "a"])

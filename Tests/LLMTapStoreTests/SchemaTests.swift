@@ -30,19 +30,30 @@ struct SchemaTests {
         #expect(try await reopened.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") } == 0)
     }
 
+    /// The `calls` table's CHECK constraints hold: a well-formed row goes in, one with an outcome
+    /// or a session source outside their lists does not (written as comparisons since `v15`).
     @Test func sqliteEnforcesInvariants() throws {
         let directory = try TestDirectory()
         defer { directory.remove() }
         _ = try Store(path: directory.databasePath)
         let db = try DatabaseQueue(path: directory.databasePath)
-        #expect(throws: DatabaseError.self) {
+        func insert(_ id: String, source: String?, outcome: String) throws {
             try db.write { db in
                 try db.execute(
                     sql: """
-                        INSERT INTO calls (id, created_at, provider, endpoint, api_format, is_stream, outcome, latency_s)
-                        VALUES ('x', 0, 'openai', '/v1', 'generic', 0, 'fine', 0)
-                        """)
+                        INSERT INTO calls (id, created_at, session_id, session_source, provider, endpoint, api_format,
+                          is_stream, outcome, latency_s)
+                        VALUES (?, 0, 's', ?, 'openai', '/v1', 'generic', 0, ?, 0)
+                        """,
+                    arguments: [id, source, outcome])
             }
         }
+        for (n, outcome) in ["ok", "upstream_error", "unreachable", "client_cancelled", "timeout"].enumerated() {
+            try insert("ok-\(n)", source: ["header", "body", "auto", nil, "auto"][n], outcome: outcome)
+        }
+        #expect(throws: DatabaseError.self) { try insert("x", source: "header", outcome: "fine") }
+        #expect(throws: DatabaseError.self) { try insert("y", source: "cookie", outcome: "ok") }
+        #expect(throws: DatabaseError.self) { try insert("z", source: "Header", outcome: "OK") }
+        #expect(try db.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM calls") } == 5)
     }
 }
