@@ -76,6 +76,10 @@ struct SchemaEvolutionTests {
         var search = CallFilter()
         search.text = "there"
         #expect(try store.requests(filter: search, limit: 5, cursor: nil).items.map(\.id) == ["old-1"])
+        // Its row in `tags` survived `calls` being rebuilt (v15), and finds it.
+        var tagged = CallFilter()
+        tagged.tags = [(key: "team", value: "a")]
+        #expect(try store.requests(filter: tagged, limit: 5, cursor: nil).items.map(\.id) == ["old-1"])
         // The sums of v3 were back-filled from the old call.
         #expect(try store.sessions(filter: CallFilter(), limit: 5, cursor: nil).items.map(\.id) == ["s-old"])
         #expect(try store.cost(groupBy: .model, filter: CallFilter()).total.costNanoUSD == 1950)
