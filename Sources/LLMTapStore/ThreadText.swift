@@ -15,14 +15,18 @@ enum ThreadText {
     static let chatInputBit: Int64 = 1
     static let outputBit: Int64 = 2
 
-    /// Whether a message is a user turn (a message without a role is one, as in threading).
+    /// Whether a message is a user turn (a message without a role is one, as in threading):
+    /// `Conversation.normalize(message)["role"] == "user"`, read without building the normalized
+    /// message (the writer asks for every call; `ThreadTextTests` holds the two equal).
     static func isUser(_ message: JSONValue) -> Bool {
-        Conversation.normalize(message)["role"]?.stringValue == "user"
+        (message["role"]?.stringValue ?? "user") == "user"
     }
 
-    /// A message's text, as `chat_input` and `output` hold it.
+    /// A message's text, as `chat_input` and `output` hold it: its normalized form's
+    /// `content` as plain text, which normalizing leaves out when it is empty.
     static func text(of message: JSONValue) -> String? {
-        Conversation.normalize(message)["content"]?.plainText
+        guard let text = message["content"]?.plainText, !text.isEmpty else { return nil }
+        return text
     }
 
     /// `chat_input` and `output` of a `calls` row: its own, or from its messages.
