@@ -4,10 +4,15 @@
 /// (`refusal: null`, `annotations`, a string versus a one-part content array) do
 /// not change it.
 public enum Conversation {
+    /// A message's role in its normalized form: a message without one is a user turn.
+    public static func role(of message: JSONValue) -> String {
+        message["role"]?.stringValue ?? "user"
+    }
+
     /// The normalized form of one chat message (OpenAI shape).
     public static func normalize(_ message: JSONValue) -> JSONValue {
         var out: [String: JSONValue] = [:]
-        out["role"] = .string(message["role"]?.stringValue ?? "user")
+        out["role"] = .string(role(of: message))
         if let content = message["content"], !content.isNull {
             if let text = content.plainText {
                 if !text.isEmpty { out["content"] = .string(text) }
@@ -56,7 +61,7 @@ public enum Conversation {
             JSONValue.writeString(name, into: &out)
         }
         key("role")
-        JSONValue.writeString(message["role"]?.stringValue ?? "user", into: &out)
+        JSONValue.writeString(role(of: message), into: &out)
         if let id = message["tool_call_id"]?.stringValue {
             key("tool_call_id")
             JSONValue.writeString(id, into: &out)

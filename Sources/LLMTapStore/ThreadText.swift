@@ -15,11 +15,10 @@ enum ThreadText {
     static let chatInputBit: Int64 = 1
     static let outputBit: Int64 = 2
 
-    /// Whether a message is a user turn (a message without a role is one, as in threading):
-    /// `Conversation.normalize(message)["role"] == "user"`, read without building the normalized
-    /// message (the writer asks for every call; `ThreadTextTests` holds the two equal).
+    /// Whether a message is a user turn (a message without a role is one, as in threading),
+    /// read without building its normalized form (the writer asks for every call).
     static func isUser(_ message: JSONValue) -> Bool {
-        (message["role"]?.stringValue ?? "user") == "user"
+        Conversation.role(of: message) == "user"
     }
 
     /// A message's text, as `chat_input` and `output` hold it: its normalized form's
